@@ -1,0 +1,27 @@
+"""wallet: backend of a mobile loyalty wallet with geofenced offers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    """Build the application; nothing here touches the network or the database."""
+    from wallet import cli, routes
+    from wallet.config import load_config
+    from wallet.core.db_events import register_engine_events
+    from wallet.core.errors import register_error_handlers
+    from wallet.extensions import WalletApi, db, migrate
+
+    app = Flask(__name__)
+    load_config(app, overrides)
+    db.init_app(app)
+    register_engine_events(app)
+    migrate.init_app(app, db, directory=cli.MIGRATIONS_DIR)
+    api = WalletApi(app)
+    routes.register(app, api)
+    register_error_handlers(app)
+    cli.register(app)
+    return app

@@ -1,0 +1,1 @@
+"""Accounts, sessions, tokens, API keys and the permission checks built on them."""

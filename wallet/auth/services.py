@@ -1,0 +1,310 @@
+"""Use cases of accounts: sign-up, sign-in, token refresh, sign-out, profiles, API key checks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from wallet.auth import secrets as auth_secrets
+from wallet.auth.models import AuthSession, ConsentEvent, PosApiKey, RefreshToken, Role, Shopper, SignInThrottle, StaffMember
+from wallet.auth.principal import POS_KEY, SHOPPER, Principal
+from wallet.auth.tokens import SHOPPER_AUDIENCE, STAFF_AUDIENCE, decode_access_token, issue_access_token
+from wallet.core.errors import Conflict, InvalidCredentials, InvalidToken, NotFound, TooManyRequests
+from wallet.core.time import utcnow
+from wallet.core.transaction import transaction
+from wallet.extensions import db
+
+CONSENTS = ("location", "marketing")
+API_KEY_PREFIX = "wk_"
+# A key is "wk_" + 8-character lookup prefix + "_" + secret; the prefix is what lists show.
+_KEY_LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    expires_in: int
+    refresh_token: str
+    refresh_expires_in: int
+    token_type: str = "Bearer"
+
+
+# --- shoppers -------------------------------------------------------------------------------
+
+
+def sign_up_shopper(
+    *,
+    email: str,
+    password: str,
+    display_name: str,
+    locale: str = "fr-FR",
+    time_zone: str = "Europe/Paris",
+    birthday: dt.date | None = None,
+    consents: dict[str, bool] | None = None,
+) -> tuple[Shopper, TokenPair]:
+    """Create a shopper account (every consent off unless given) and sign it in."""
+    email = normalize_email(email)
+    with transaction() as session:
+        if session.scalar(select(Shopper.id).where(Shopper.email == email)) is not None:
+            raise Conflict("An account already exists for this e-mail.", reason="email_taken")
+        shopper = Shopper(
+            email=email,
+            password_hash=auth_secrets.hash_password(password),
+            display_name=display_name,
+            locale=locale,
+            time_zone=time_zone,
+            birthday=birthday,
+        )
+        session.add(shopper)
+        session.flush()
+        _apply_consents(shopper, consents or {}, source="sign_up")
+        tokens = _open_session(shopper_id=shopper.id)
+        try:
+            session.flush()
+        except IntegrityError:  # a concurrent sign-up with the same e-mail won the race
+            raise Conflict("An account already exists for this e-mail.", reason="email_taken") from None
+    return shopper, tokens
+
+
+def get_shopper(*, principal: Principal) -> Shopper:
+    shopper = db.session.get(Shopper, principal.id)
+    if shopper is None:
+        raise NotFound("Account not found.")
+    return shopper
+
+
+def update_shopper_profile(*, principal: Principal, changes: dict[str, Any]) -> Shopper:
+    """Change profile fields; consent changes are recorded with their source."""
+    with transaction():
+        shopper = get_shopper(principal=principal)
+        consents = changes.pop("consents", None) or {}
+        for name, value in changes.items():
+            setattr(shopper, name, value)
+        _apply_consents(shopper, consents, source="profile")
+    return shopper
+
+
+def _apply_consents(shopper: Shopper, consents: dict[str, bool], *, source: str) -> None:
+    for name in CONSENTS:
+        if name not in consents:
+            continue
+        granted = bool(consents[name])
+        attribute = f"consent_{name}"
+        if getattr(shopper, attribute) == granted and source != "sign_up":
+            continue
+        setattr(shopper, attribute, granted)
+        db.session.add(ConsentEvent(shopper_id=shopper.id, consent=name, granted=granted, source=source))
+
+
+# --- staff ----------------------------------------------------------------------------------
+
+
+def create_platform_admin(*, email: str, password: str, display_name: str) -> StaffMember:
+    email = normalize_email(email)
+    with transaction() as session:
+        if session.scalar(select(StaffMember.id).where(StaffMember.email == email)) is not None:
+            raise Conflict("A staff account already exists for this e-mail.", reason="email_taken")
+        admin = StaffMember(
+            email=email,
+            password_hash=auth_secrets.hash_password(password),
+            display_name=display_name,
+            role=Role.PLATFORM_ADMIN,
+            brand_id=None,
+        )
+        session.add(admin)
+    return admin
+
+
+def get_staff_member(*, principal: Principal) -> StaffMember:
+    member = db.session.get(StaffMember, principal.id)
+    if member is None:
+        raise NotFound("Account not found.")
+    return member
+
+
+# --- sign-in, refresh, sign-out -------------------------------------------------------------
+
+
+def sign_in(*, audience: str, email: str, password: str) -> TokenPair:
+    """Check the password; after repeated failures the e-mail is locked for a while (429)."""
+    email = normalize_email(email)
+    model = Shopper if audience == SHOPPER_AUDIENCE else StaffMember
+    throttle_key = f"{audience}:{email}"
+    now = utcnow()
+    _refuse_if_locked(throttle_key, now)
+    account = db.session.scalar(select(model).where(model.email == email))
+    if account is None:
+        auth_secrets.burn_password_check(password)
+        ok = False
+    else:
+        ok = auth_secrets.verify_password(account.password_hash, password) and account.is_active
+    if not ok:
+        _record_failure(throttle_key, now)
+        raise InvalidCredentials("E-mail or password is incorrect.")
+    with transaction() as session:
+        throttle = session.get(SignInThrottle, throttle_key)
+        if throttle is not None:
+            session.delete(throttle)
+        if audience == SHOPPER_AUDIENCE:
+            return _open_session(shopper_id=account.id)
+        return _open_session(staff_id=account.id)
+
+
+def _refuse_if_locked(key: str, now: dt.datetime) -> None:
+    locked_until = db.session.scalar(select(SignInThrottle.locked_until).where(SignInThrottle.key == key))
+    if locked_until is not None and locked_until > now:
+        wait = int((locked_until - now).total_seconds()) + 1
+        raise TooManyRequests(
+            f"Too many failed sign-ins; try again in {wait} seconds.", retry_after=wait, reason="sign_in_locked"
+        )
+
+
+def _record_failure(key: str, now: dt.datetime) -> None:
+    config = current_app.config
+    window = dt.timedelta(seconds=int(config["SIGN_IN_WINDOW"]))
+    with transaction() as session:
+        throttle = session.get(SignInThrottle, key, with_for_update=True)
+        if throttle is None:
+            throttle = SignInThrottle(key=key, failures=0, window_started_at=now)
+            session.add(throttle)
+        if throttle.window_started_at + window < now:
+            throttle.failures = 0
+            throttle.window_started_at = now
+            throttle.locked_until = None
+        throttle.failures += 1
+        if throttle.failures >= int(config["SIGN_IN_MAX_FAILURES"]):
+            throttle.locked_until = now + dt.timedelta(seconds=int(config["SIGN_IN_LOCKOUT"]))
+        try:
+            session.flush()
+        except IntegrityError:  # another failure for the same key was recorded concurrently
+            session.rollback()
+
+
+def _open_session(*, shopper_id: uuid.UUID | None = None, staff_id: uuid.UUID | None = None) -> TokenPair:
+    """Start a session and hand out its first tokens (the caller commits)."""
+    now = utcnow()
+    refresh_ttl = int(current_app.config["REFRESH_TOKEN_TTL"])
+    auth_session = AuthSession(
+        shopper_id=shopper_id, staff_id=staff_id, expires_at=now + dt.timedelta(seconds=refresh_ttl)
+    )
+    db.session.add(auth_session)
+    db.session.flush()
+    return _issue_tokens(auth_session, now)
+
+
+def _issue_tokens(auth_session: AuthSession, now: dt.datetime) -> TokenPair:
+    refresh = auth_secrets.new_token()
+    expires_at = min(auth_session.expires_at, now + dt.timedelta(seconds=int(current_app.config["REFRESH_TOKEN_TTL"])))
+    db.session.add(
+        RefreshToken(
+            session_id=auth_session.id, token_hash=auth_secrets.digest(refresh), issued_at=now, expires_at=expires_at
+        )
+    )
+    if auth_session.shopper_id is not None:
+        subject, audience = auth_session.shopper_id, SHOPPER_AUDIENCE
+    else:
+        assert auth_session.staff_id is not None
+        subject, audience = auth_session.staff_id, STAFF_AUDIENCE
+    return TokenPair(
+        access_token=issue_access_token(subject=subject, audience=audience, session_id=auth_session.id),
+        expires_in=int(current_app.config["ACCESS_TOKEN_TTL"]),
+        refresh_token=refresh,
+        refresh_expires_in=max(0, int((expires_at - now).total_seconds())),
+    )
+
+
+def refresh_tokens(*, refresh_token: str) -> TokenPair:
+    """Trade a refresh token for new tokens. A token is good once: replaying a spent one (a sign
+    of theft) revokes the whole session."""
+    now = utcnow()
+    with transaction() as session:
+        token = session.scalar(
+            select(RefreshToken).where(RefreshToken.token_hash == auth_secrets.digest(refresh_token)).with_for_update()
+        )
+        if token is None:
+            raise InvalidToken("The refresh token is invalid.")
+        auth_session = session.get(AuthSession, token.session_id, with_for_update=True)
+        assert auth_session is not None
+        if auth_session.revoked_at is not None or auth_session.expires_at <= now:
+            raise InvalidToken("The session has ended; sign in again.", reason="session_ended")
+        if token.used_at is not None:
+            auth_session.revoked_at = now
+            session.commit()
+            raise InvalidToken("The refresh token was already used; the session is revoked.", reason="token_reused")
+        if token.expires_at <= now:
+            raise InvalidToken("The refresh token has expired.", reason="token_expired")
+        if not _account_is_active(auth_session):
+            raise InvalidToken("The account is disabled.", reason="account_disabled")
+        # The conditional update makes two concurrent refreshes with one token yield one winner.
+        spent = session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.id == token.id, RefreshToken.used_at.is_(None))
+            .values(used_at=now)
+        ).rowcount
+        if spent != 1:
+            raise InvalidToken("The refresh token was already used.", reason="token_reused")
+        return _issue_tokens(auth_session, now)
+
+
+def sign_out(*, principal: Principal) -> None:
+    """End the caller's session: its refresh tokens and access tokens stop working."""
+    with transaction() as session:
+        auth_session = session.get(AuthSession, principal.session_id) if principal.session_id else None
+        if auth_session is not None and auth_session.revoked_at is None:
+            auth_session.revoked_at = utcnow()
+
+
+def _account_is_active(auth_session: AuthSession) -> bool:
+    if auth_session.shopper_id is not None:
+        shopper = db.session.get(Shopper, auth_session.shopper_id)
+        return shopper is not None and shopper.is_active
+    staff = db.session.get(StaffMember, auth_session.staff_id)
+    return staff is not None and staff.is_active
+
+
+# --- request authentication -----------------------------------------------------------------
+
+
+def authenticate_access_token(token: str) -> Principal:
+    """The principal behind an access token whose session is still open."""
+    claims = decode_access_token(token)
+    auth_session = db.session.get(AuthSession, claims.session_id)
+    if auth_session is None or auth_session.revoked_at is not None:
+        raise InvalidToken("The session has ended; sign in again.", reason="session_ended")
+    if claims.audience == SHOPPER_AUDIENCE:
+        shopper = db.session.get(Shopper, claims.subject)
+        if shopper is None or not shopper.is_active or auth_session.shopper_id != shopper.id:
+            raise InvalidToken("The account is not available.")
+        return Principal(id=shopper.id, role=SHOPPER, session_id=auth_session.id)
+    staff = db.session.get(StaffMember, claims.subject)
+    if staff is None or not staff.is_active or auth_session.staff_id != staff.id:
+        raise InvalidToken("The account is not available.")
+    return Principal(
+        id=staff.id,
+        role=staff.role,
+        brand_id=staff.brand_id,
+        store_ids=frozenset(staff.store_ids),
+        session_id=auth_session.id,
+    )
+
+
+def authenticate_api_key(raw_key: str) -> Principal:
+    """The store principal behind a POS API key that exists and is not revoked."""
+    key = db.session.scalar(select(PosApiKey).where(PosApiKey.key_hash == auth_secrets.digest(raw_key)))
+    if key is None or key.revoked_at is not None:
+        raise InvalidToken("The API key is invalid or revoked.", reason="invalid_api_key")
+    now = utcnow()
+    if key.last_used_at is None or now - key.last_used_at > _KEY_LAST_USED_RESOLUTION:
+        with transaction() as session:
+            session.execute(update(PosApiKey).where(PosApiKey.id == key.id).values(last_used_at=now))
+    return Principal(id=key.id, role=POS_KEY, brand_id=key.brand_id, store_ids=frozenset({key.store_id}))
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()

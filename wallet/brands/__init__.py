@@ -1,0 +1,1 @@
+"""Brands (the tenants), their stores, their staff and their POS keys."""

@@ -1,0 +1,83 @@
+"""The ``wallet`` command: the Flask CLI plus our own commands (first admin, demo data, OpenAPI)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS_DIR = str(ROOT / "migrations")
+OPENAPI_PATH = ROOT / "openapi" / "openapi.json"
+
+
+def openapi_document(app: Flask) -> str:
+    """The OpenAPI document as committed: stable key order, trailing newline."""
+    api = app.extensions["flask-smorest"]["apis"][""]["ext_obj"]
+    return json.dumps(api.spec.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+@click.command("create-admin")
+@click.option("--email", required=True)
+@click.option("--display-name", default="Platform admin", show_default=True)
+@click.password_option(envvar="WALLET_ADMIN_PASSWORD")
+@with_appcontext
+def create_admin_command(email: str, display_name: str, password: str) -> None:
+    """Create the first platform administrator."""
+    from wallet.auth.schemas import PASSWORD_MAX, PASSWORD_MIN
+    from wallet.auth.services import create_platform_admin
+    from wallet.core.errors import WalletError
+
+    if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
+        raise click.BadParameter(f"passwords have {PASSWORD_MIN} to {PASSWORD_MAX} characters", param_hint="password")
+    try:
+        admin = create_platform_admin(email=email, password=password, display_name=display_name)
+    except WalletError as error:
+        raise click.ClickException(error.message) from None
+    click.echo(f"platform admin {admin.email} created ({admin.id})")
+
+
+@click.command("seed-demo")
+@with_appcontext
+def seed_demo_command() -> None:
+    """Load the demo brands, Paris stores and accounts (idempotent) and print the credentials."""
+    from wallet.demo import seed_demo
+
+    credentials = seed_demo()
+    click.echo(credentials.describe(base_url=os.environ.get("WALLET_PUBLIC_URL", "http://127.0.0.1:5000")))
+
+
+@click.command("export-openapi")
+@click.option("--check", is_flag=True, help="Fail if the committed document differs.")
+@with_appcontext
+def export_openapi_command(check: bool) -> None:
+    """Write openapi/openapi.json from the code."""
+    document = openapi_document(current_app._get_current_object())  # type: ignore[attr-defined]
+    if check:
+        if not OPENAPI_PATH.exists() or OPENAPI_PATH.read_text() != document:
+            raise click.ClickException("openapi/openapi.json is out of date: run `make openapi`")
+        click.echo("openapi/openapi.json is up to date")
+        return
+    OPENAPI_PATH.parent.mkdir(exist_ok=True)
+    OPENAPI_PATH.write_text(document)
+    click.echo(f"wrote {OPENAPI_PATH}")
+
+
+def register(app: Flask) -> None:
+    for command in (create_admin_command, seed_demo_command, export_openapi_command):
+        app.cli.add_command(command)
+
+
+def _create_app() -> Flask:
+    from wallet import create_app
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False)
+def main() -> None:
+    """Manage the wallet service (database, accounts, demo data, server)."""

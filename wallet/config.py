@@ -1,0 +1,76 @@
+"""Configuration: defaults, then ``WALLET_*`` environment variables, then explicit overrides."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask
+
+DEV_SECRET = "dev-only-secret-do-not-use-in-production-0123456789"
+
+
+class Defaults:
+    ENV = "development"  # "production" demands real secrets and a real database
+    SECRET_KEY = DEV_SECRET
+    DATABASE_URL: str | None = None  # default: SQLite file in the instance folder
+    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
+
+    MAX_CONTENT_LENGTH = 256 * 1024  # a batch of 120 fixes is ~15 KiB; nothing we take is larger
+
+    ACCESS_TOKEN_TTL = 15 * 60
+    REFRESH_TOKEN_TTL = 30 * 24 * 3600
+    TOKEN_ISSUER = "wallet"
+
+    # Argon2id cost (argon2-cffi's RFC 9106 "low memory" profile by default).
+    ARGON2_TIME_COST = 3
+    ARGON2_MEMORY_COST = 64 * 1024
+    ARGON2_PARALLELISM = 4
+
+    SIGN_IN_MAX_FAILURES = 5
+    SIGN_IN_WINDOW = 15 * 60
+    SIGN_IN_LOCKOUT = 15 * 60
+
+    # flask-smorest / OpenAPI
+    API_TITLE = "wallet"
+    API_VERSION = "v1"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/"
+    OPENAPI_JSON_PATH = "openapi.json"
+    OPENAPI_SWAGGER_UI_PATH = "/docs"
+    OPENAPI_SWAGGER_UI_URL = "/docs/assets/"
+    JSON_SORT_KEYS = False
+
+
+REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "DATABASE_URL")
+
+
+class ConfigurationError(RuntimeError):
+    """The configuration cannot run the service (raised at start-up, never later)."""
+
+
+def load_config(app: Flask, overrides: dict[str, Any] | None) -> None:
+    app.config.from_object(Defaults)
+    app.config.from_prefixed_env("WALLET")
+    if overrides:
+        app.config.update(overrides)
+    if not app.config.get("DATABASE_URL"):
+        os.makedirs(app.instance_path, exist_ok=True)
+        app.config["DATABASE_URL"] = "sqlite:///" + os.path.join(app.instance_path, "wallet.db")
+    app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
+    if app.config["DATABASE_URL"].startswith("sqlite"):
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {}
+    check_production_config(app.config)
+
+
+def check_production_config(config: dict[str, Any]) -> None:
+    if config.get("ENV") != "production":
+        return
+    problems = [f"WALLET_{key} is not set" for key in REQUIRED_IN_PRODUCTION if not config.get(key)]
+    secret = config.get("SECRET_KEY") or ""
+    if secret == DEV_SECRET:
+        problems.append("WALLET_SECRET_KEY is the development default")
+    elif secret and len(secret) < 32:
+        problems.append("WALLET_SECRET_KEY must be at least 32 characters")
+    if problems:
+        raise ConfigurationError("refusing to start in production: " + "; ".join(problems))

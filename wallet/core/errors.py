@@ -1,0 +1,166 @@
+"""Domain exceptions and the single JSON error format every failure is rendered in.
+
+The body is flask-smorest's ``{code, status, message, errors}`` plus ``reason``, a stable
+snake_case word that clients can branch on (``consent_required``, ``invalid_token``, ...).
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from flask import Flask, Response, current_app, jsonify
+from marshmallow import Schema, fields
+from werkzeug.exceptions import HTTPException
+
+
+class WalletError(Exception):
+    """Base of every error a use case reports to its caller; ``status`` is the HTTP status."""
+
+    status: int = 400
+    reason: str = "bad_request"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        errors: dict[str, Any] | None = None,
+        reason: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.message = message or HTTPStatus(self.status).description
+        self.errors = errors
+        self.headers = headers or {}
+        if reason:
+            self.reason = reason
+        super().__init__(self.message)
+
+
+class BadRequest(WalletError):
+    status = 400
+    reason = "bad_request"
+
+
+class AuthenticationRequired(WalletError):
+    status = 401
+    reason = "authentication_required"
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"WWW-Authenticate": 'Bearer realm="wallet"'})
+        super().__init__(message or "Authentication is required.", **kwargs)
+
+
+class InvalidCredentials(AuthenticationRequired):
+    reason = "invalid_credentials"
+
+
+class InvalidToken(AuthenticationRequired):
+    reason = "invalid_token"
+
+
+class PermissionDenied(WalletError):
+    status = 403
+    reason = "permission_denied"
+
+
+class ConsentRequired(PermissionDenied):
+    reason = "consent_required"
+
+
+class NotFound(WalletError):
+    status = 404
+    reason = "not_found"
+
+
+class Conflict(WalletError):
+    status = 409
+    reason = "conflict"
+
+
+class ValidationFailed(WalletError):
+    """A request that is well-formed but breaks a business rule; ``errors`` names the fields."""
+
+    status = 422
+    reason = "validation_failed"
+
+    @classmethod
+    def on(cls, field: str, message: str) -> ValidationFailed:
+        return cls(message, errors={"json": {field: [message]}})
+
+
+class TooManyRequests(WalletError):
+    status = 429
+    reason = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int, **kwargs: Any) -> None:
+        super().__init__(message, headers={"Retry-After": str(max(1, retry_after))}, **kwargs)
+        self.retry_after = retry_after
+
+
+class ErrorSchema(Schema):
+    """The one error body of the API."""
+
+    code = fields.Integer(metadata={"description": "HTTP status code"})
+    status = fields.String(metadata={"description": "HTTP status phrase"})
+    reason = fields.String(metadata={"description": "Stable machine-readable error word"})
+    message = fields.String(metadata={"description": "What went wrong, for a human"})
+    errors = fields.Dict(metadata={"description": "Field messages, by request location"})
+
+
+def error_body(status: int, message: str, reason: str, errors: Any = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "code": status,
+        "status": HTTPStatus(status).phrase,
+        "reason": reason,
+        "message": message,
+    }
+    if errors:
+        body["errors"] = errors
+    return body
+
+
+def _respond(body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    response = jsonify(body)
+    response.status_code = body["code"]
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _reason_of(status: int) -> str:
+    return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+
+
+def handle_wallet_error(error: WalletError) -> Response:
+    return _respond(error_body(error.status, error.message, error.reason, error.errors), error.headers)
+
+
+def handle_http_exception(error: HTTPException) -> Response:
+    status = error.code or 500
+    data = getattr(error, "data", None) or {}
+    errors = data.get("messages")
+    message = {
+        400: "The request body is not valid JSON." if errors == {"json": ["Invalid JSON body."]} else None,
+        413: f"The request body exceeds the limit of {current_app.config['MAX_CONTENT_LENGTH']} bytes.",
+        422: "The request does not match the schema; see errors.",
+    }.get(status) or error.description or HTTPStatus(status).description
+    reason = _reason_of(status)
+    if status == 400 and errors == {"json": ["Invalid JSON body."]}:
+        reason = "malformed_json"
+    elif status == 422:
+        reason = "validation_failed"
+    headers = dict(data.get("headers") or {})
+    if status == 405 and error.get_response().headers.get("Allow"):
+        headers["Allow"] = error.get_response().headers["Allow"]
+    return _respond(error_body(status, message, reason, errors), headers)
+
+
+def handle_unexpected_error(error: Exception) -> Response:
+    current_app.logger.exception("unhandled error", exc_info=error)
+    return _respond(error_body(500, "An unexpected error occurred.", "internal_error"))
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(WalletError, handle_wallet_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(Exception, handle_unexpected_error)

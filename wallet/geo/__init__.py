@@ -1,0 +1,1 @@
+"""Pure geometry for geofences: shape validation, metric distances and the in-process geofence index."""

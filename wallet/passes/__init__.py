@@ -1,0 +1,1 @@
+"""Barcode/QR rendering and unforgeable pass codes."""

@@ -1,0 +1,1 @@
+"""The till: who is scanning, and (in later issues) scans, purchases and redemptions."""

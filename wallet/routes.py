@@ -1,0 +1,31 @@
+"""Registration of every blueprint, and the API documentation's shared components."""
+
+from flask import Flask
+from flask_smorest import Api
+
+from wallet.auth.decorators import API_KEY_SCHEME, BEARER_SCHEME
+from wallet.core.fields import GEOJSON_POINT_SPEC, GeoJSONPoint
+
+
+def register(app: Flask, api: Api) -> None:
+    from wallet import health
+    from wallet.auth.routes import blp as auth_blp
+    from wallet.auth.routes import me_blp, staff_me_blp
+    from wallet.brands.routes import blp as brands_blp
+    from wallet.brands.routes import catalogue_blp
+    from wallet.pos.routes import blp as pos_blp
+
+    api.spec.components.security_scheme("bearerAuth", BEARER_SCHEME)
+    api.spec.components.security_scheme("posApiKey", API_KEY_SCHEME)
+    api.spec.components.schema("GeoJSONPoint", GEOJSON_POINT_SPEC)
+    api.ma_plugin.converter.add_attribute_function(_geojson_ref)
+
+    for blueprint in (auth_blp, me_blp, staff_me_blp, catalogue_blp, brands_blp, pos_blp):
+        api.register_blueprint(blueprint)
+    app.register_blueprint(health.blp)
+
+
+def _geojson_ref(self, field, ret):  # apispec attribute-function signature
+    if isinstance(field, GeoJSONPoint):
+        return {"allOf": [{"$ref": "#/components/schemas/GeoJSONPoint"}]}
+    return {}
