@@ -88,7 +88,7 @@ class DemoCredentials:
             f"  Every demo account's password: {self.password}",
         ]
         lines += [f"  {role:<28} {email}" for role, email in self.accounts]
-        lines += [f"  {"POS API key":<28} {self.pos_key}  (header X-API-Key, store Lumière Châtelet)", ""]
+        lines += [f"  {'POS API key':<28} {self.pos_key}  (header X-API-Key, store Lumière Châtelet)", ""]
         return "\n".join(lines)
 
 

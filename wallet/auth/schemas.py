@@ -2,7 +2,7 @@
 
 from marshmallow import fields, validate
 
-from wallet.core.fields import TimeZone
+from wallet.core.fields import Email, TimeZone
 from wallet.core.schemas import StrictSchema, name_field
 
 PASSWORD_MIN = 10
@@ -26,7 +26,7 @@ class ConsentsSchema(StrictSchema):
 
 
 class ShopperSignUpSchema(StrictSchema):
-    email = fields.Email(required=True, validate=validate.Length(max=254))
+    email = Email(required=True, validate=validate.Length(max=254))
     password = password_field(required=True)
     display_name = name_field(100, required=True)
     locale = fields.String(load_default="fr-FR", validate=LOCALE)
@@ -36,7 +36,7 @@ class ShopperSignUpSchema(StrictSchema):
 
 
 class SignInSchema(StrictSchema):
-    email = fields.Email(required=True, validate=validate.Length(max=254))
+    email = Email(required=True, validate=validate.Length(max=254))
     password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=PASSWORD_MAX))
 
 
@@ -54,7 +54,7 @@ class TokenPairSchema(StrictSchema):
 
 class ShopperSchema(StrictSchema):
     id = fields.UUID(dump_only=True)
-    email = fields.Email(dump_only=True)
+    email = Email(dump_only=True)
     display_name = fields.String(dump_only=True)
     locale = fields.String(dump_only=True)
     time_zone = fields.String(dump_only=True)
@@ -84,7 +84,7 @@ class SignedUpSchema(StrictSchema):
 
 class StaffMemberSchema(StrictSchema):
     id = fields.UUID(dump_only=True)
-    email = fields.Email(dump_only=True)
+    email = Email(dump_only=True)
     display_name = fields.String(dump_only=True)
     role = fields.String(dump_only=True)
     brand_id = fields.UUID(dump_only=True, allow_none=True)

@@ -6,7 +6,7 @@ from marshmallow import ValidationError, fields, validate, validates
 
 from wallet.auth.models import Role
 from wallet.auth.schemas import password_field
-from wallet.core.fields import GeoJSONPoint, TimeZone
+from wallet.core.fields import Email, GeoJSONPoint, TimeZone
 from wallet.core.schemas import StrictSchema, name_field
 
 SYMBOLOGIES = ("qr", "ean13", "ean8", "upca", "code128", "code39", "itf")
@@ -116,7 +116,7 @@ BRAND_STAFF_ROLES = (Role.BRAND_ADMIN.value, Role.MARKETER.value, Role.CASHIER.v
 
 
 class StaffCreateSchema(StrictSchema):
-    email = fields.Email(required=True, validate=validate.Length(max=254))
+    email = Email(required=True, validate=validate.Length(max=254))
     password = password_field(required=True)
     display_name = name_field(100, required=True)
     role = fields.String(required=True, validate=validate.OneOf(BRAND_STAFF_ROLES))

@@ -70,3 +70,12 @@ GEOJSON_POINT_SPEC = {
         },
     },
 }
+
+
+class Email(fields.Email):
+    """An e-mail address, trimmed and lower-cased so that one person has one spelling."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        if isinstance(value, str):
+            value = value.strip().lower()
+        return super()._deserialize(value, attr, data, **kwargs)

@@ -1,4 +1,4 @@
-"""Rotating pass codes: a per-pass secret makes a new TOTP every 30 s, so a screenshot dies fast.
+"""Rotating pass codes: a per-pass secret yields a new TOTP every 30 s, so screenshots go stale.
 
 Two encodings of the same idea: a QR payload carrying the time step and an 8-digit TOTP,
 and a shorter code a cashier can type when the scanner cannot read the screen.
@@ -36,7 +36,7 @@ QR_PREFIX = "W1"
 # Every character here is in the QR alphanumeric set (0-9 A-Z space $ % * + - . / :), so
 # the payload packs at 5.5 bits per character instead of 8.
 _PASS_CODE = re.compile(
-    rf"W1\.(?P<kind>[A-Z])\.(?P<short_id>{_SHORT_ID_PATTERN})"
+    rf"{QR_PREFIX}\.(?P<kind>[A-Z])\.(?P<short_id>{_SHORT_ID_PATTERN})"
     r"\.(?P<step>0|[1-9][0-9]{0,11})\.(?P<otp>[0-9]{8})"
 )
 

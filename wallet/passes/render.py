@@ -18,6 +18,7 @@ from barcode import EAN8, EAN13, ITF, UPCA, Code39, Code128
 from barcode.base import Barcode
 from barcode.writer import SVGWriter
 from PIL import Image, ImageDraw, ImageFont
+from qrcode.constants import ERROR_CORRECT_M
 from qrcode.image.pil import PilImage
 from qrcode.image.svg import SvgPathFillImage
 
@@ -117,7 +118,7 @@ def _render_qr(content: str, options: RenderOptions) -> RenderedImage:
     scale = options.scale or DEFAULT_QR_SCALE
     border = QR_BORDER_MODULES if options.quiet_zone else 0
     qr = qrcode.QRCode(
-        error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=scale, border=border
+        error_correction=ERROR_CORRECT_M, box_size=scale, border=border
     )
     qr.add_data(content)
     qr.make(fit=True)
@@ -139,7 +140,8 @@ _LINEAR_FACTORIES = {
     Symbology.CODE128: Code128,
     # The optional mod-43 check character would show up in the scanned text.
     Symbology.CODE39: lambda content: Code39(content, add_checksum=False),
-    # Wide bars 3x the narrow ones: the widest ratio ITF allows, the easiest to read.
+    # Wide bars 3x the narrow ones: the widest ratio ITF allows, the easiest to read, and
+    # whole modules, so every bar is a whole number of pixels.
     Symbology.ITF: lambda content: ITF(content, narrow=1, wide=3),
 }
 
@@ -204,8 +206,8 @@ def _linear_svg(code: Barcode, layout: _LinearLayout) -> bytes:
 
 def _linear_png(code: Barcode, layout: _LinearLayout) -> bytes:
     # Drawn here rather than with python-barcode's ImageWriter: it converts mm to px in
-    # floating point and truncates, so bars come out a pixel short (and 1 px modules
-    # crash Pillow 13), which makes narrow codes unreadable.
+    # floating point and truncates, so some bars come out a pixel short, distorting the
+    # widths a scanner measures (and 1 px modules crash Pillow 13).
     image = Image.new("L", (layout.width, layout.height), 255)
     draw = ImageDraw.Draw(image)
     top, x = layout.margin, layout.margin

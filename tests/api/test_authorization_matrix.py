@@ -1,0 +1,187 @@
+"""Every endpoint × every kind of caller: who may do what, and what the others are told.
+
+Staff of another brand get 404 (the resource's existence is not leaked); a caller whose role
+the endpoint does not serve gets 403; no credentials get 401.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.conftest import PASSWORD
+from wallet.auth import services as auth_services
+from wallet.auth.models import Role
+
+CALLERS = ("anonymous", "shopper", "cashier", "marketer", "brand_admin", "other_brand_admin", "platform_admin", "pos_key")
+
+
+@dataclass
+class World:
+    brand: Any
+    other_brand: Any
+    store: Any
+    headers: dict[str, dict[str, str]]
+    shopper: Any
+    make_store: Callable[..., Any]
+    make_staff: Callable[..., Any]
+    make_pos_key_record: Callable[[], uuid.UUID]
+
+
+@pytest.fixture
+def world(app, make_brand, make_store, make_staff, make_shopper, make_pos_key, login) -> World:
+    brand = make_brand("Alpha")
+    other_brand = make_brand("Beta")
+    store = make_store(brand, "Alpha Rivoli")
+    other_store = make_store(other_brand, "Beta Bastille")
+    shopper = make_shopper(email="matrix-shopper@example.com")
+    accounts = {
+        "shopper": shopper,
+        "cashier": make_staff(Role.CASHIER, brand, [store]),
+        "marketer": make_staff(Role.MARKETER, brand),
+        "brand_admin": make_staff(Role.BRAND_ADMIN, brand),
+        "other_brand_admin": make_staff(Role.BRAND_ADMIN, other_brand),
+        "platform_admin": make_staff(Role.PLATFORM_ADMIN),
+    }
+    make_staff(Role.CASHIER, other_brand, [other_store])
+    headers = {name: login(account) for name, account in accounts.items()}
+    headers["anonymous"] = {}
+    headers["pos_key"] = {"X-API-Key": make_pos_key(store)}
+
+    def make_pos_key_record() -> uuid.UUID:
+        from wallet.auth.models import PosApiKey
+        from wallet.extensions import db
+
+        key = make_pos_key(store)
+        return db.session.query(PosApiKey.id).filter(PosApiKey.prefix == key[:11]).scalar()
+
+    return World(brand, other_brand, store, headers, shopper, make_store, make_staff, make_pos_key_record)
+
+
+def _unique_email() -> str:
+    return f"new-{uuid.uuid4().hex[:10]}@example.com"
+
+
+# Expected status per caller; "*" is the default for callers not named.
+PUBLIC = {"*": 200}
+STAFF_READ = {"anonymous": 401, "shopper": 403, "pos_key": 403, "other_brand_admin": 404, "*": 200}
+ADMIN_WRITE = {
+    "anonymous": 401, "shopper": 403, "pos_key": 403, "cashier": 403, "marketer": 403, "other_brand_admin": 404,
+    "brand_admin": 200, "platform_admin": 200,
+}
+
+
+def _with(expected: dict[str, int], success: int) -> dict[str, int]:
+    return {caller: (success if status in (200,) else status) for caller, status in expected.items()}
+
+
+@dataclass(frozen=True)
+class Case:
+    method: str
+    rule: str
+    expected: dict[str, int]
+    request: Callable[[World], tuple[str, dict[str, Any] | None]]
+
+    def status_for(self, caller: str) -> int:
+        return self.expected.get(caller, self.expected.get("*", 0))
+
+
+def _refresh_request(world: World) -> tuple[str, dict[str, Any]]:
+    tokens = auth_services.sign_in(audience="wallet:shopper", email=world.shopper.email, password=PASSWORD)
+    return "/v1/auth/refresh", {"refresh_token": tokens.refresh_token}
+
+
+def _staff_target(world: World) -> str:
+    member = world.make_staff(Role.MARKETER, world.brand)
+    return f"/v1/brands/{world.brand.id}/staff/{member.id}"
+
+
+CASES = [
+    Case("POST", "/v1/auth/shoppers", {"*": 201},
+         lambda w: ("/v1/auth/shoppers", {"email": _unique_email(), "password": PASSWORD, "display_name": "N"})),
+    Case("POST", "/v1/auth/shoppers/sign-in", PUBLIC,
+         lambda w: ("/v1/auth/shoppers/sign-in", {"email": w.shopper.email, "password": PASSWORD})),
+    Case("POST", "/v1/auth/staff/sign-in", {"*": 401},  # a shopper's credentials are not a staff account
+         lambda w: ("/v1/auth/staff/sign-in", {"email": w.shopper.email, "password": PASSWORD})),
+    Case("POST", "/v1/auth/refresh", PUBLIC, _refresh_request),
+    Case("POST", "/v1/auth/sign-out", {"anonymous": 401, "pos_key": 403, "*": 204},
+         lambda w: ("/v1/auth/sign-out", None)),
+    Case("GET", "/v1/me", {"anonymous": 401, "shopper": 200, "*": 403}, lambda w: ("/v1/me", None)),
+    Case("PATCH", "/v1/me", {"anonymous": 401, "shopper": 200, "*": 403},
+         lambda w: ("/v1/me", {"display_name": "Renamed"})),
+    Case("GET", "/v1/staff/me", {"anonymous": 401, "shopper": 403, "pos_key": 403, "*": 200},
+         lambda w: ("/v1/staff/me", None)),
+    Case("GET", "/v1/brands", {"anonymous": 401, "shopper": 403, "pos_key": 403, "*": 200},
+         lambda w: ("/v1/brands", None)),
+    Case("POST", "/v1/brands", {"anonymous": 401, "platform_admin": 201, "*": 403},
+         lambda w: ("/v1/brands", {"name": f"New {uuid.uuid4().hex[:6]}"})),
+    Case("GET", "/v1/brands/<uuid:brand_id>", STAFF_READ, lambda w: (f"/v1/brands/{w.brand.id}", None)),
+    Case("PATCH", "/v1/brands/<uuid:brand_id>", ADMIN_WRITE,
+         lambda w: (f"/v1/brands/{w.brand.id}", {"primary_color": "#123456"})),
+    Case("GET", "/v1/brands/<uuid:brand_id>/stores", STAFF_READ,
+         lambda w: (f"/v1/brands/{w.brand.id}/stores", None)),
+    Case("POST", "/v1/brands/<uuid:brand_id>/stores", _with(ADMIN_WRITE, 201),
+         lambda w: (f"/v1/brands/{w.brand.id}/stores", {
+             "name": "New store", "street": "2 rue Saint-Antoine", "postal_code": "75004", "city": "Paris",
+             "location": {"type": "Point", "coordinates": [2.3622, 48.8534]}})),
+    Case("GET", "/v1/brands/<uuid:brand_id>/stores/<uuid:store_id>", STAFF_READ,
+         lambda w: (f"/v1/brands/{w.brand.id}/stores/{w.store.id}", None)),
+    Case("PATCH", "/v1/brands/<uuid:brand_id>/stores/<uuid:store_id>", ADMIN_WRITE,
+         lambda w: (f"/v1/brands/{w.brand.id}/stores/{w.store.id}", {"name": "Renamed store"})),
+    Case("DELETE", "/v1/brands/<uuid:brand_id>/stores/<uuid:store_id>", _with(ADMIN_WRITE, 204),
+         lambda w: (f"/v1/brands/{w.brand.id}/stores/{w.make_store(w.brand, 'Doomed').id}", None)),
+    Case("GET", "/v1/brands/<uuid:brand_id>/staff", ADMIN_WRITE,
+         lambda w: (f"/v1/brands/{w.brand.id}/staff", None)),
+    Case("POST", "/v1/brands/<uuid:brand_id>/staff", _with(ADMIN_WRITE, 201),
+         lambda w: (f"/v1/brands/{w.brand.id}/staff", {
+             "email": _unique_email(), "password": PASSWORD, "display_name": "New", "role": "marketer"})),
+    Case("GET", "/v1/brands/<uuid:brand_id>/staff/<uuid:staff_id>", ADMIN_WRITE, lambda w: (_staff_target(w), None)),
+    Case("PATCH", "/v1/brands/<uuid:brand_id>/staff/<uuid:staff_id>", ADMIN_WRITE,
+         lambda w: (_staff_target(w), {"display_name": "Renamed"})),
+    Case("DELETE", "/v1/brands/<uuid:brand_id>/staff/<uuid:staff_id>", _with(ADMIN_WRITE, 204),
+         lambda w: (_staff_target(w), None)),
+    Case("GET", "/v1/brands/<uuid:brand_id>/pos-keys", ADMIN_WRITE,
+         lambda w: (f"/v1/brands/{w.brand.id}/pos-keys", None)),
+    Case("POST", "/v1/brands/<uuid:brand_id>/pos-keys", _with(ADMIN_WRITE, 201),
+         lambda w: (f"/v1/brands/{w.brand.id}/pos-keys", {"name": "Till 2", "store_id": str(w.store.id)})),
+    Case("DELETE", "/v1/brands/<uuid:brand_id>/pos-keys/<uuid:key_id>", ADMIN_WRITE,
+         lambda w: (f"/v1/brands/{w.brand.id}/pos-keys/{w.make_pos_key_record()}", None)),
+    Case("GET", "/v1/catalogue/brands", PUBLIC, lambda w: ("/v1/catalogue/brands", None)),
+    Case("GET", "/v1/catalogue/brands/<uuid:brand_id>", PUBLIC,
+         lambda w: (f"/v1/catalogue/brands/{w.brand.id}", None)),
+    Case("GET", "/v1/catalogue/brands/<uuid:brand_id>/stores", PUBLIC,
+         lambda w: (f"/v1/catalogue/brands/{w.brand.id}/stores", None)),
+    Case("GET", "/v1/pos/context", {"anonymous": 401, "cashier": 200, "pos_key": 200, "*": 403},
+         lambda w: ("/v1/pos/context", None)),
+    Case("GET", "/healthz", PUBLIC, lambda w: ("/healthz", None)),
+    Case("GET", "/readyz", PUBLIC, lambda w: ("/readyz", None)),
+]
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize("case", CASES, ids=lambda case: f"{case.method} {case.rule}")
+def test_caller_gets_the_expected_status(client, world, case: Case, caller: str) -> None:
+    url, body = case.request(world)
+    response = client.open(url, method=case.method, json=body, headers=world.headers[caller])
+    expected = case.status_for(caller)
+    assert response.status_code == expected, (caller, case.method, url, response.get_json())
+    if expected >= 400:
+        error = response.get_json()
+        assert error["code"] == expected and error["reason"] and error["message"]
+
+
+def test_every_endpoint_is_in_the_matrix(app) -> None:
+    documented = {(case.method, case.rule) for case in CASES}
+    ignored = {"static", "api-docs.openapi_json", "api-docs.openapi_swagger_ui"}
+    served = {
+        (method, rule.rule)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint not in ignored and not rule.endpoint.startswith("api-docs.")
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    assert served - documented == set(), "endpoints missing from the authorization matrix"
+    assert documented - served == set(), "matrix rows for endpoints that do not exist"

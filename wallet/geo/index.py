@@ -1,0 +1,325 @@
+"""In-process geofence index: which fences a position is in or near, in signed metres, for one or a million positions.
+
+Built once per set of geofences and shared read-only by every request of the process; rebuild it when
+the fences change.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+import shapely
+from shapely.geometry import MultiPolygon, Polygon
+
+from wallet.geo.geometry import METRES_PER_DEGREE, Circle, bounding_circles, distances_m, expand_bounds
+
+DEFAULT_MARGIN_M = 100.0
+REGION_LIMIT = 19  # iOS monitors 20 regions per app; the last one is the re-sync region
+
+# Batch positions at most this inaccurate find their candidates in one cell of a grid whose cells list
+# every fence within this distance; worse fixes (cell towers, bad indoor Wi-Fi) go through the STRtree.
+# Larger values admit more fixes to the fast path but put more fences in each cell.
+_GRID_SLACK_M = 100.0
+# Grid cells are this many times the median fence box: fewer, fuller cells cost more candidate pairs.
+_GRID_CELL_SCALE = 1.0
+# (pair, edge) rows per block of polygon distance work: bounds a batch's memory, not its result.
+_EDGE_BLOCK = 1 << 20
+_NEAREST_FIRST_RADIUS_M = 1_000.0
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.intp]
+
+
+class Hit(NamedTuple):
+    """A fence the position is in or near.
+
+    ``distance_m`` is signed: negative inside the fence by that many metres, positive outside.
+    """
+
+    fence_id: str
+    distance_m: float
+
+
+@dataclass(frozen=True, slots=True)
+class Fence:
+    id: str
+    shape: Circle | Polygon | MultiPolygon
+
+
+class GeofenceIndex:
+    """Geofences under an STRtree of their bounding boxes, plus a hashed grid for batches.
+
+    A position hits a fence whose boundary is within its accuracy plus ``margin_m``, or that contains it.
+    Distances are measured on the sphere of ``geometry.EARTH_RADIUS_M``: for circles, the great-circle
+    distance to the centre minus the radius; for polygons, the distance to the boundary in an
+    equirectangular frame centred on the position (x = Δλ·cos φ, y = Δφ, in metres). RFC 7946 edges,
+    straight in longitude/latitude, stay straight in that frame and only its east-west scale drifts, by
+    tan φ·Δφ, so the error is below d²·tan(φ)/2R at distance d: 4 mm at 200 m, 0.1 m at 1 km, 0.9 m at
+    3 km at 48° N. Fences across the antimeridian are not supported.
+    """
+
+    def __init__(self, fences: Iterable[Fence], version: int = 0, *, margin_m: float = DEFAULT_MARGIN_M) -> None:
+        if not 0 <= margin_m < np.inf:
+            raise ValueError(f"margin_m must be a finite distance, got {margin_m}")
+        fences = list(fences)
+        self.version = version
+        self.margin_m = float(margin_m)
+        self._ids = [fence.id for fence in fences]
+        duplicates = [fence_id for fence_id, times in Counter(self._ids).items() if times > 1]
+        if duplicates:
+            raise ValueError(f"fence ids appear more than once: {', '.join(duplicates[:5])}")
+        n = len(fences)
+        circles = np.array([isinstance(fence.shape, Circle) for fence in fences], dtype=bool)
+        for fence in fences:
+            if not isinstance(fence.shape, Circle | Polygon | MultiPolygon):
+                raise TypeError(f"fence {fence.id}: a shape must be a Circle, Polygon or MultiPolygon")
+        self._is_circle = circles
+
+        # Circles, over all fences (rows of polygons stay unused).
+        self._lat = np.zeros(n)
+        self._lon = np.zeros(n)
+        self._radius = np.zeros(n)
+        for i in np.flatnonzero(circles).tolist():
+            shape = fences[i].shape
+            self._lat[i], self._lon[i], self._radius[i] = shape.lat, shape.lon, shape.radius_m
+
+        # Polygons: prepared shapes for containment, every ring's edges (CSR by fence) for distances.
+        self._shapes = np.full(n, None, dtype=object)
+        polygon_rows = np.flatnonzero(~circles)
+        self._shapes[polygon_rows] = [fences[i].shape for i in polygon_rows.tolist()]
+        shapely.prepare(self._shapes[polygon_rows])
+        self._edge_start, self._edge_count, self._edges = _edges(self._shapes, polygon_rows, n)
+
+        # Boxes reaching margin_m beyond each fence: the STRtree, the grid and the batch pre-check all use them.
+        boxes = np.empty((4, n))
+        boxes[:, circles] = expand_bounds(
+            self._lon[circles], self._lat[circles], self._lon[circles], self._lat[circles], self._radius[circles] + margin_m
+        )
+        if len(polygon_rows):
+            boxes[:, polygon_rows] = expand_bounds(*shapely.bounds(self._shapes[polygon_rows]).T, margin_m)
+        self._west, self._south, self._east, self._north = boxes
+        self._tree = shapely.STRtree(shapely.box(*boxes))
+        self._grid = _Grid(boxes) if n else None
+
+        # Regions for the phone's monitoring: circles as they are, polygons by their bounding circle.
+        polygon_regions = iter(bounding_circles(list(self._shapes[polygon_rows])))
+        self._regions = [fence.shape if isinstance(fence.shape, Circle) else next(polygon_regions) for fence in fences]
+        self._region_lat = np.array([c.lat for c in self._regions])
+        self._region_lon = np.array([c.lon for c in self._regions])
+        self._region_radius = np.array([c.radius_m for c in self._regions])
+        self._region_tree = shapely.STRtree(
+            shapely.box(
+                *expand_bounds(self._region_lon, self._region_lat, self._region_lon, self._region_lat, self._region_radius)
+            )
+        )
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def locate(self, lat: float, lon: float, accuracy_m: float = 0) -> list[Hit]:
+        """The fences this position is in or near, most deeply inside first."""
+        lats, lons, accuracies = _positions([lat], [lon], [accuracy_m])
+        points, fences = self._tree_candidates(lats, lons, accuracies)
+        if not len(fences):
+            return []
+        return self._hits(1, lats, lons, accuracies, points, fences)[0]
+
+    def locate_many(
+        self, lats: npt.ArrayLike, lons: npt.ArrayLike, accuracies: npt.ArrayLike
+    ) -> list[list[Hit]]:
+        """``locate`` for each position of a batch."""
+        lats, lons, accuracies = _positions(lats, lons, accuracies)
+        if self._grid is None:
+            return [[] for _ in range(len(lats))]
+        rough = accuracies > _GRID_SLACK_M
+        points, fences = self._grid.candidates(lats, lons, ~rough)
+        # A cell lists fences up to _GRID_SLACK_M around it; most of them are out of this fix's reach.
+        west, south, east, north = expand_bounds(lons[points], lats[points], lons[points], lats[points], accuracies[points])
+        reach = (
+            (east >= self._west[fences])
+            & (west <= self._east[fences])
+            & (north >= self._south[fences])
+            & (south <= self._north[fences])
+        )
+        points, fences = points[reach], fences[reach]
+        if rough.any():
+            rough_rows = np.flatnonzero(rough)
+            rough_points, rough_fences = self._tree_candidates(lats[rough_rows], lons[rough_rows], accuracies[rough_rows])
+            points = np.concatenate([points, rough_rows[rough_points]])
+            fences = np.concatenate([fences, rough_fences])
+        return self._hits(len(lats), lats, lons, accuracies, points, fences)
+
+    def nearest(self, lat: float, lon: float, limit: int = REGION_LIMIT) -> list[tuple[str, Circle, float]]:
+        """The ``limit`` fences whose monitoring circles are nearest, as (fence id, circle, signed distance).
+
+        Circles are the fences themselves or, for polygons, their bounding circles; the distance is to
+        the circle's edge (negative inside), the quantity the phone's region monitor acts on.
+        """
+        if limit < 0:
+            raise ValueError(f"limit must not be negative, got {limit}")
+        _positions([lat], [lon], [0])
+        if limit == 0 or not self._ids:
+            return []
+        # Widen a search cap until it holds `limit` circles reaching into it: any circle not found
+        # lies wholly outside the cap, so farther than every circle counted.
+        radius = _NEAREST_FIRST_RADIUS_M
+        while True:
+            candidates = self._region_tree.query(shapely.box(*expand_bounds(lon, lat, lon, lat, radius)))
+            distances = (
+                distances_m(lat, lon, self._region_lat[candidates], self._region_lon[candidates])
+                - self._region_radius[candidates]
+            )
+            if len(candidates) == len(self._ids) or np.count_nonzero(distances <= radius) >= limit:
+                break
+            radius *= 4
+        order = np.lexsort((candidates, distances))[:limit]
+        return [
+            (self._ids[i], self._regions[i], d)
+            for i, d in zip(candidates[order].tolist(), distances[order].tolist())
+        ]
+
+    def _tree_candidates(self, lats: FloatArray, lons: FloatArray, accuracies: FloatArray) -> tuple[IntArray, IntArray]:
+        """(position row, fence) pairs whose boxes meet: the fix's box around the position, the fence's with margin."""
+        pairs = self._tree.query(shapely.box(*expand_bounds(lons, lats, lons, lats, accuracies)))
+        return pairs[0], pairs[1]
+
+    def _hits(
+        self,
+        count: int,
+        lats: FloatArray,
+        lons: FloatArray,
+        accuracies: FloatArray,
+        points: IntArray,
+        fences: IntArray,
+    ) -> list[list[Hit]]:
+        """Exact signed distances of candidate pairs, kept when within reach and grouped by position."""
+        distances = self._signed_distances(lats[points], lons[points], fences)
+        keep = distances <= accuracies[points] + self.margin_m
+        points, fences, distances = points[keep], fences[keep], distances[keep]
+        order = np.lexsort((fences, distances, points))
+        points, fences, distances = points[order], fences[order], distances[order]
+        ids = self._ids
+        hits = list(map(Hit, [ids[f] for f in fences.tolist()], distances.tolist()))
+        result: list[list[Hit]] = [[] for _ in range(count)]
+        starts = np.flatnonzero(np.diff(points, prepend=-1))
+        ends = np.append(starts[1:], len(points))
+        for point, start, end in zip(points[starts].tolist(), starts.tolist(), ends.tolist()):
+            result[point] = hits[start:end]
+        return result
+
+    def _signed_distances(self, lats: FloatArray, lons: FloatArray, fences: IntArray) -> FloatArray:
+        distances = np.empty(len(fences))
+        is_circle = self._is_circle[fences]
+        rows = np.flatnonzero(is_circle)
+        f = fences[rows]
+        distances[rows] = distances_m(lats[rows], lons[rows], self._lat[f], self._lon[f]) - self._radius[f]
+        rows = np.flatnonzero(~is_circle)
+        if len(rows):
+            distances[rows] = self._polygon_distances(lats[rows], lons[rows], fences[rows])
+        return distances
+
+    def _polygon_distances(self, lats: FloatArray, lons: FloatArray, fences: IntArray) -> FloatArray:
+        counts = self._edge_count[fences]
+        ends = np.cumsum(counts)
+        unsigned = np.empty(len(fences))
+        # Blocks of whole pairs, each with at most _EDGE_BLOCK edge rows plus one polygon's.
+        cuts = np.flatnonzero(np.diff((ends - 1) // _EDGE_BLOCK)) + 1
+        for lo, hi in zip([0, *cuts.tolist()], [*cuts.tolist(), len(fences)]):
+            unsigned[lo:hi] = self._boundary_distances(lats[lo:hi], lons[lo:hi], fences[lo:hi], counts[lo:hi])
+        inside = shapely.contains_xy(self._shapes[fences], lons, lats)
+        return np.where(inside, -unsigned, unsigned)
+
+    def _boundary_distances(self, lats: FloatArray, lons: FloatArray, fences: IntArray, counts: IntArray) -> FloatArray:
+        """Distance from each position to the nearest edge of its polygon, in its own equirectangular frame."""
+        firsts = np.cumsum(counts) - counts
+        pair = np.repeat(np.arange(len(fences)), counts)
+        edge = np.repeat(self._edge_start[fences] - firsts, counts) + np.arange(int(counts.sum()))
+        x0, y0, dx, dy = self._edges[:, edge]
+        x_scale = (np.cos(np.radians(lats)) * METRES_PER_DEGREE)[pair]
+        ax = (x0 - lons[pair]) * x_scale
+        ay = (y0 - lats[pair]) * METRES_PER_DEGREE
+        vx = dx * x_scale
+        vy = dy * METRES_PER_DEGREE
+        # Foot of the perpendicular from the position (the origin), clamped to the segment.
+        length2 = vx * vx + vy * vy
+        t = np.clip(np.divide(-(ax * vx + ay * vy), length2, out=np.zeros_like(length2), where=length2 > 0), 0.0, 1.0)
+        ax += t * vx
+        ay += t * vy
+        return np.sqrt(np.minimum.reduceat(ax * ax + ay * ay, firsts))
+
+
+class _Grid:
+    """Fences hashed into a global grid of cells, each listing the fences whose boxes come within
+    _GRID_SLACK_M of it, so a batch finds its candidates with a few numpy passes and no geometry objects."""
+
+    def __init__(self, boxes: FloatArray) -> None:
+        west, south, east, north = expand_bounds(*boxes, _GRID_SLACK_M)
+        self.cell_lon = float(np.median(east - west)) * _GRID_CELL_SCALE
+        self.cell_lat = float(np.median(north - south)) * _GRID_CELL_SCALE
+        self.width = int(360 / self.cell_lon) + 2
+        col0, row0 = self._cell(west, south)
+        col1, row1 = self._cell(east, north)
+        cols, rows = col1 - col0 + 1, row1 - row0 + 1
+        per_fence = cols * rows
+        fence = np.repeat(np.arange(len(west)), per_fence)
+        within = np.arange(int(per_fence.sum())) - np.repeat(np.cumsum(per_fence) - per_fence, per_fence)
+        keys = (row0[fence] + within // cols[fence]) * self.width + col0[fence] + within % cols[fence]
+        order = np.lexsort((fence, keys))
+        keys, self.fences = keys[order], fence[order]
+        starts = np.flatnonzero(np.diff(keys, prepend=-1))
+        self.keys = keys[starts]
+        self.starts = starts
+        self.counts = np.diff(starts, append=len(keys))
+
+    def _cell(self, lons: FloatArray, lats: FloatArray) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        col = np.floor((lons + 180) / self.cell_lon).astype(np.int64)
+        row = np.floor((lats + 90) / self.cell_lat).astype(np.int64)
+        return col, row
+
+    def candidates(self, lats: FloatArray, lons: FloatArray, eligible: npt.NDArray[np.bool_]) -> tuple[IntArray, IntArray]:
+        """(position row, fence) pairs for the eligible positions, from the cell each one is in."""
+        col, row = self._cell(lons, lats)
+        keys = row * self.width + col
+        slots = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        points = np.flatnonzero((self.keys[slots] == keys) & eligible)
+        slots = slots[points]
+        counts = self.counts[slots]
+        firsts = np.cumsum(counts) - counts
+        entries = np.repeat(self.starts[slots] - firsts, counts) + np.arange(int(counts.sum()))
+        return np.repeat(points, counts), self.fences[entries]
+
+
+def _edges(shapes: npt.NDArray[np.object_], polygon_rows: IntArray, n: int) -> tuple[IntArray, IntArray, FloatArray]:
+    """Every ring edge of every polygon as rows (x0, y0, dx, dy) in degrees, grouped by fence: (start, count, edges)."""
+    parts, part_owner = shapely.get_parts(shapes[polygon_rows], return_index=True)
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    coords, ring = shapely.get_coordinates(rings, return_index=True)
+    same_ring = ring[:-1] == ring[1:]
+    start, delta = coords[:-1][same_ring], np.diff(coords, axis=0)[same_ring]
+    owner = polygon_rows[part_owner[ring_part[ring[:-1][same_ring]]]]
+    # Repeated vertices are legal in a valid polygon but make edges without a direction.
+    proper = np.any(delta != 0, axis=1)
+    owner = owner[proper]
+    edges = np.vstack([start[proper].T, delta[proper].T])
+    count = np.bincount(owner, minlength=n)
+    return np.cumsum(count) - count, count, edges
+
+
+def _positions(
+    lats: npt.ArrayLike, lons: npt.ArrayLike, accuracies: npt.ArrayLike
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    lats, lons, accuracies = (np.asarray(a, dtype=np.float64) for a in (lats, lons, accuracies))
+    if lats.ndim != 1 or lats.shape != lons.shape or lats.shape != accuracies.shape:
+        raise ValueError("latitudes, longitudes and accuracies must be 1-D arrays of one length")
+    valid = (np.abs(lats) <= 90) & (np.abs(lons) <= 180) & (accuracies >= 0) & (accuracies < np.inf)
+    if not valid.all():
+        i = int(np.argmin(valid))
+        raise ValueError(
+            f"position {i} is invalid: latitude {lats[i]}, longitude {lons[i]}, accuracy {accuracies[i]} m"
+        )
+    return lats, lons, accuracies
