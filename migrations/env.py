@@ -6,7 +6,7 @@ from logging.config import fileConfig
 from alembic import context
 from flask import current_app
 
-from wallet.core.migrations import include_object, render_item, writer
+from wallet.core.migrations import include_object_for, render_item, writer
 
 config = context.config
 if config.config_file_name and not config.attributes.get("skip_logging_config"):
@@ -21,7 +21,7 @@ def run_migrations_offline() -> None:
         url=str(target_db.engine.url),
         target_metadata=target_db.metadata,
         literal_binds=True,
-        include_object=include_object,
+        include_object=include_object_for(target_db.engine.dialect.name),
         render_item=render_item,
         render_as_batch=True,
     )
@@ -41,7 +41,7 @@ def run_migrations_online() -> None:
         context.configure(
             connection=connection,
             target_metadata=target_db.metadata,
-            include_object=include_object,
+            include_object=include_object_for(connection.dialect.name),
             render_item=render_item,
             process_revision_directives=skip_empty,
             # SQLite alters tables by copying them; batch mode makes one revision run on both.

@@ -1,0 +1,59 @@
+"""What `make run` does, on the embedded SQLite database: migrate, seed the demo, sign in as each role."""
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import func, select
+
+from tests.conftest import TEST_CONFIG, bearer
+from wallet import create_app
+from wallet.auth.models import Shopper, StaffMember
+from wallet.brands.models import Brand, Store
+from wallet.demo import DEMO_POS_KEY, PASSWORD, seed_demo
+from wallet.extensions import db
+
+
+@pytest.fixture
+def sqlite_app(tmp_path):
+    app = create_app({**TEST_CONFIG, "DATABASE_URL": f"sqlite:///{tmp_path / 'wallet.db'}"})
+    with app.app_context():
+        upgrade()
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_demo_seed_is_idempotent_and_every_printed_account_signs_in(sqlite_app):
+    first = seed_demo()
+    counts = [db.session.scalar(select(func.count()).select_from(model)) for model in (Brand, Store, StaffMember)]
+    second = seed_demo()
+    assert [db.session.scalar(select(func.count()).select_from(m)) for m in (Brand, Store, StaffMember)] == counts
+    assert first.accounts == second.accounts and counts[0] == 3 and counts[1] >= 5
+    assert db.session.scalar(select(func.count()).select_from(Shopper)) == 1
+
+    client = sqlite_app.test_client()
+    text = first.describe(base_url="http://127.0.0.1:5000")
+    for role, email in first.accounts:
+        assert email in text
+        path = "/v1/auth/shoppers/sign-in" if role == "shopper" else "/v1/auth/staff/sign-in"
+        response = client.post(path, json={"email": email, "password": PASSWORD})
+        assert response.status_code == 200, (role, email, response.get_json())
+        me = client.get("/v1/me" if role == "shopper" else "/v1/staff/me",
+                        headers=bearer(response.get_json()["access_token"]))
+        assert me.status_code == 200
+    till = client.get("/v1/pos/context", headers={"X-API-Key": DEMO_POS_KEY})
+    assert till.status_code == 200 and till.get_json()["brand_name"] == "Boulangerie Lumière"
+
+
+def test_stores_round_trip_their_geometry_on_sqlite(sqlite_app):
+    seed_demo()
+    client = sqlite_app.test_client()
+    brand = db.session.scalar(select(Brand).where(Brand.name == "Maison Verte"))
+    stores = client.get(f"/v1/catalogue/brands/{brand.id}/stores").get_json()
+    assert {tuple(s["location"]["coordinates"]) for s in stores} == {(2.37, 48.85365), (2.3379, 48.8846)}
+
+
+def test_health_and_readiness_on_sqlite(sqlite_app):
+    client = sqlite_app.test_client()
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    assert client.get("/readyz").get_json() == {"status": "ok", "database": "ok"}
+    assert client.get("/docs").status_code == 200
