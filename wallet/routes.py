@@ -8,7 +8,7 @@ from wallet.core.fields import GEOJSON_POINT_SPEC, GeoJSONPoint
 
 
 def register(app: Flask, api: Api) -> None:
-    from wallet import health
+    from wallet import docs, health
     from wallet.auth.routes import blp as auth_blp
     from wallet.auth.routes import me_blp, staff_me_blp
     from wallet.brands.routes import blp as brands_blp
@@ -23,6 +23,7 @@ def register(app: Flask, api: Api) -> None:
     for blueprint in (auth_blp, me_blp, staff_me_blp, catalogue_blp, brands_blp, pos_blp):
         api.register_blueprint(blueprint)
     app.register_blueprint(health.blp)
+    app.register_blueprint(docs.blp)
 
 
 def _geojson_ref(self, field, ret):  # apispec attribute-function signature

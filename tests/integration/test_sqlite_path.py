@@ -56,4 +56,10 @@ def test_health_and_readiness_on_sqlite(sqlite_app):
     client = sqlite_app.test_client()
     assert client.get("/healthz").get_json() == {"status": "ok"}
     assert client.get("/readyz").get_json() == {"status": "ok", "database": "ok"}
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    # The UI's scripts are served by us, not fetched from a CDN.
+    assert b"/docs/assets/swagger-ui-bundle.js" in docs.data
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        with client.get(f"/docs/assets/{asset}") as response:  # closes the streamed file
+            assert response.status_code == 200 and len(response.data) > 1000
