@@ -60,7 +60,7 @@ or point WALLET_TEST_DATABASE_URL at a server with PostGIS."
     "${run_as[@]}" "$bindir/initdb" -D "$datadir/data" -U "$PGUSER_NAME" -A trust >/dev/null
     "${run_as[@]}" "$bindir/pg_ctl" -D "$datadir/data" -o "-p $port -k $datadir -c listen_addresses=127.0.0.1" \
         -l "$datadir/log" -w start >/dev/null
-    cleanup() { "${run_as[@]}" "$bindir/pg_ctl" -D "$datadir/data" -m fast stop >/dev/null || true; }
+    cleanup() { "${run_as[@]}" "$bindir/pg_ctl" -D "$datadir/data" -m fast stop >/dev/null || true; rm -rf "$datadir"; }
     url="postgresql+psycopg://$PGUSER_NAME@127.0.0.1:$port/postgres"
 fi
 

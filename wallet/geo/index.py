@@ -6,8 +6,11 @@ the fences change.
 
 from __future__ import annotations
 
+import gc
+import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import repeat
 from typing import NamedTuple
@@ -71,6 +74,7 @@ class GeofenceIndex:
         self.version = version
         self.margin_m = float(margin_m)
         self._ids = [fence.id for fence in fences]
+        self._id_array = np.array(self._ids, dtype=object)
         duplicates = [fence_id for fence_id, times in Counter(self._ids).items() if times > 1]
         if duplicates:
             raise ValueError(f"fence ids appear more than once: {', '.join(duplicates[:5])}")
@@ -217,12 +221,24 @@ class GeofenceIndex:
         if len(shared):
             order = shared[np.lexsort((fences[shared], distances[shared], points[shared]))]
             fences[shared], distances[shared] = fences[order], distances[order]
-        ids = self._ids
-        hits = list(map(Hit, [ids[f] for f in fences.tolist()], distances.tolist()))
-        result: list[list[Hit]] = list(map(list, repeat((), count)))
-        for point, start, end in zip(points[starts].tolist(), starts.tolist(), (starts + sizes).tolist()):
-            result[point] = hits[start:end]
-        return result
+        with _gc_paused():
+            # tuple.__new__ makes the named tuples without a Python-level call each.
+            hits = list(map(tuple.__new__, repeat(Hit), zip(self._id_array[fences].tolist(), distances.tolist())))
+            # Each position's hits as a tuple (most have none, many one), then one C-level pass makes the lists.
+            groups = np.empty(count, dtype=object)
+            groups.fill(())
+            single = sizes == 1
+            groups[points[starts[single]]] = np.fromiter(
+                zip(np.fromiter(hits, dtype=object, count=len(hits))[starts[single]]),
+                dtype=object,
+                count=int(single.sum()),
+            )
+            several = ~single
+            for point, start, size in zip(
+                points[starts[several]].tolist(), starts[several].tolist(), sizes[several].tolist()
+            ):
+                groups[point] = tuple(hits[start : start + size])
+            return list(map(list, groups))
 
     def _signed_distances(self, lats: FloatArray, lons: FloatArray, fences: IntArray) -> FloatArray:
         distances = np.empty(len(fences))
@@ -312,9 +328,6 @@ class _HashTable:
     batch's budget.
     """
 
-    # 2**64 / golden ratio: Fibonacci hashing spreads the keys of neighbouring cells over the table.
-    _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
-
     def __init__(self, keys: npt.NDArray[np.int64]) -> None:
         # At most a quarter full, so a miss (the usual lookup) rarely probes past its home slot.
         self._bits = max(int(4 * len(keys)).bit_length(), 1)
@@ -334,8 +347,15 @@ class _HashTable:
             slots[pending] = (slots[pending] + 1) & self._mask
 
     def _home(self, keys: npt.NDArray[np.int64]) -> IntArray:
-        hashed = (keys.astype(np.uint64) * self._MULTIPLIER) >> np.uint64(64 - self._bits)
-        return hashed.astype(np.intp)
+        # MurmurHash3's 64-bit finaliser: cells are keyed row by row, so neighbouring keys form a lattice
+        # that a lone multiplication maps onto runs of neighbouring slots.
+        hashed = keys.astype(np.uint64)
+        hashed ^= hashed >> np.uint64(33)
+        hashed *= np.uint64(0xFF51AFD7ED558CCD)
+        hashed ^= hashed >> np.uint64(33)
+        hashed *= np.uint64(0xC4CEB9FE1A85EC53)
+        hashed ^= hashed >> np.uint64(33)
+        return (hashed & np.uint64(self._mask)).astype(np.intp)
 
     def find(self, keys: npt.NDArray[np.int64]) -> IntArray:
         """Position of each key in the original array, or -1."""
@@ -352,6 +372,34 @@ class _HashTable:
             rows[todo[found]] = self._rows[slots[todo[found]]]
             todo = todo[~found & (stored != -1)]
         return rows
+
+
+_gc_lock = threading.Lock()
+_gc_pauses = 0
+_gc_resume = False
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Hold off the cyclic garbage collector while a batch's result objects are made.
+
+    A million new lists would set off a dozen full collections on the way, costing several times the
+    lists themselves; reference counting still frees everything meanwhile. Concurrent batches share the
+    pause, and the collector resumes, if it was running, when the last one ends.
+    """
+    global _gc_pauses, _gc_resume
+    with _gc_lock:
+        if _gc_pauses == 0:
+            _gc_resume = gc.isenabled()
+            gc.disable()
+        _gc_pauses += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pauses -= 1
+            if _gc_pauses == 0 and _gc_resume:
+                gc.enable()
 
 
 def _edges(shapes: npt.NDArray[np.object_], polygon_rows: IntArray, n: int) -> tuple[IntArray, IntArray, FloatArray]:
