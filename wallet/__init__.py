@@ -9,7 +9,7 @@ from flask import Flask
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Build the application; nothing here touches the network or the database."""
-    from wallet import cli, routes
+    from wallet import cli, models, routes  # noqa: F401  (models: every table in the metadata)
     from wallet.config import load_config
     from wallet.core.db_events import register_engine_events
     from wallet.core.errors import register_error_handlers

@@ -16,6 +16,8 @@ import pytest
 from tests.conftest import PASSWORD
 from wallet.auth import services as auth_services
 from wallet.auth.models import Role
+from wallet.auth.principal import SHOPPER, Principal
+from wallet.cards import services as cards
 
 CALLERS = ("anonymous", "shopper", "cashier", "marketer", "brand_admin", "other_brand_admin", "platform_admin", "pos_key")
 
@@ -30,6 +32,8 @@ class World:
     make_store: Callable[..., Any]
     make_staff: Callable[..., Any]
     make_pos_key_record: Callable[[], uuid.UUID]
+    card: Any
+    member_card: Any
 
 
 @pytest.fixture
@@ -59,7 +63,19 @@ def world(app, make_brand, make_store, make_staff, make_shopper, make_pos_key, l
         key = make_pos_key(store)
         return db.session.query(PosApiKey.id).filter(PosApiKey.prefix == key[:11]).scalar()
 
-    return World(brand, other_brand, store, headers, shopper, make_store, make_staff, make_pos_key_record)
+    principal = Principal(id=shopper.id, role=SHOPPER)
+    card = cards.add_card(principal=principal, brand_id=other_brand.id, number="MATRIX-1")
+    member_card = cards.enrol(principal=principal, brand_id=brand.id).card
+    return World(brand, other_brand, store, headers, shopper, make_store, make_staff, make_pos_key_record, card,
+                 member_card)
+
+
+def _live_code(world: World) -> str:
+    from wallet.passes import services as passes
+    from wallet.passes.models import Pass
+    from wallet.extensions import db
+
+    return passes.current_code(db.session.get(Pass, world.member_card.membership.pass_id))
 
 
 def _unique_email() -> str:
@@ -68,6 +84,7 @@ def _unique_email() -> str:
 
 # Expected status per caller; "*" is the default for callers not named.
 PUBLIC = {"*": 200}
+SHOPPER_ONLY = {"anonymous": 401, "shopper": 200, "*": 403}
 STAFF_READ = {"anonymous": 401, "shopper": 403, "pos_key": 403, "other_brand_admin": 404, "*": 200}
 ADMIN_WRITE = {
     "anonymous": 401, "shopper": 403, "pos_key": 403, "cashier": 403, "marketer": 403, "other_brand_admin": 404,
@@ -113,6 +130,23 @@ CASES = [
     Case("GET", "/v1/me", {"anonymous": 401, "shopper": 200, "*": 403}, lambda w: ("/v1/me", None)),
     Case("PATCH", "/v1/me", {"anonymous": 401, "shopper": 200, "*": 403},
          lambda w: ("/v1/me", {"display_name": "Renamed"})),
+    Case("GET", "/v1/me/cards", SHOPPER_ONLY, lambda w: ("/v1/me/cards?near=48.85,2.35", None)),
+    Case("POST", "/v1/me/cards", _with(SHOPPER_ONLY, 201),
+         lambda w: ("/v1/me/cards", {"shop_name": "Corner shop", "number": "12345", "symbology": "code128"})),
+    Case("GET", "/v1/me/cards/<uuid:card_id>", SHOPPER_ONLY, lambda w: (f"/v1/me/cards/{w.card.id}", None)),
+    Case("PATCH", "/v1/me/cards/<uuid:card_id>", SHOPPER_ONLY,
+         lambda w: (f"/v1/me/cards/{w.card.id}", {"label": "Mine"})),
+    Case("DELETE", "/v1/me/cards/<uuid:card_id>", _with(SHOPPER_ONLY, 204),
+         lambda w: (f"/v1/me/cards/{w.card.id}", None)),
+    Case("GET", "/v1/me/cards/<uuid:card_id>/barcode", SHOPPER_ONLY,
+         lambda w: (f"/v1/me/cards/{w.card.id}/barcode?format=svg", None)),
+    Case("GET", "/v1/me/cards/<uuid:card_id>/pass", SHOPPER_ONLY,
+         lambda w: (f"/v1/me/cards/{w.member_card.id}/pass", None)),
+    Case("GET", "/v1/me/memberships", SHOPPER_ONLY, lambda w: ("/v1/me/memberships", None)),
+    Case("POST", "/v1/me/memberships", _with(SHOPPER_ONLY, 201),
+         lambda w: ("/v1/me/memberships", {"brand_id": str(w.other_brand.id)})),
+    Case("POST", "/v1/pos/scan", {"anonymous": 401, "cashier": 200, "pos_key": 200, "*": 403},
+         lambda w: ("/v1/pos/scan", {"code": _live_code(w)})),
     Case("GET", "/v1/staff/me", {"anonymous": 401, "shopper": 403, "pos_key": 403, "*": 200},
          lambda w: ("/v1/staff/me", None)),
     Case("GET", "/v1/brands", {"anonymous": 401, "shopper": 403, "pos_key": 403, "*": 200},

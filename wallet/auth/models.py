@@ -41,6 +41,8 @@ class ConsentEvent(IdMixin, Base):
 
     shopper_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("shoppers.id", ondelete="CASCADE"), index=True)
     consent: Mapped[str] = mapped_column(String(32))
+    # For per-brand consents ("brand"): which brand.
+    brand_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("brands.id", ondelete="CASCADE"))
     granted: Mapped[bool] = mapped_column(Boolean)
     source: Mapped[str] = mapped_column(String(32))
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,7 @@
+"""Every model module, imported once so that the metadata (and Alembic) sees every table."""
+
+from wallet.auth import models as auth_models  # noqa: F401
+from wallet.brands import models as brand_models  # noqa: F401
+from wallet.cards import models as card_models  # noqa: F401
+from wallet.passes import models as pass_models  # noqa: F401
+from wallet.privacy import models as privacy_models  # noqa: F401

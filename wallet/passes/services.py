@@ -1,0 +1,161 @@
+"""Issuing passes and checking the codes a till scans: unforgeable, rotating, accepted once."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import time
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from wallet.core.errors import TooManyRequests, ValidationFailed
+from wallet.core.transaction import transaction
+from wallet.extensions import db
+from wallet.passes import codes
+from wallet.passes.models import Pass
+
+MAX_FAILED_ATTEMPTS = 10
+LOCKOUT = dt.timedelta(minutes=15)
+
+
+class CodeRefused(ValidationFailed):
+    """A scanned code the till must not honour; ``reason`` says why (``code_forged``, ...)."""
+
+    def __init__(self, why: str, message: str) -> None:
+        super().__init__(message, reason=f"code_{why}", errors={"json": {"code": [message]}})
+
+
+@dataclass(frozen=True)
+class PassDescriptor:
+    """What the app needs to show a rotating code offline (RFC 6238 parameters included)."""
+
+    kind: str
+    short_id: str
+    secret_base32: str
+    algorithm: str
+    digits: int
+    fallback_digits: int
+    period: int
+    qr_format: str
+    current_code: str
+    fallback_code: str
+    valid_for_seconds: int
+
+
+def issue_pass(*, kind: str, brand_id: uuid.UUID, shopper_id: uuid.UUID) -> Pass:
+    """A new pass with a fresh secret and an unused short id (the caller commits)."""
+    for _ in range(5):
+        candidate = Pass(kind=kind, short_id=codes.generate_short_id(), secret=codes.generate_secret(),
+                         brand_id=brand_id, shopper_id=shopper_id)
+        try:
+            with db.session.begin_nested():
+                db.session.add(candidate)
+        except IntegrityError:  # a short id already taken: 32^8 makes this rare, never fatal
+            continue
+        return candidate
+    raise RuntimeError("could not allocate a unique pass short id")
+
+
+def describe_pass(pass_: Pass, *, now: float | None = None) -> PassDescriptor:
+    now = time.time() if now is None else now
+    step = codes.step_at(now)
+    return PassDescriptor(
+        kind=pass_.kind,
+        short_id=pass_.short_id,
+        secret_base32=base64.b32encode(pass_.secret).decode().rstrip("="),
+        algorithm="SHA1",
+        digits=codes.QR_OTP_DIGITS,
+        fallback_digits=codes.FALLBACK_OTP_DIGITS,
+        period=codes.PERIOD,
+        qr_format=f"{codes.QR_PREFIX}.{{kind}}.{{short_id}}.{{step}}.{{otp}}",
+        current_code=codes.format_pass_code(pass_.kind, pass_.short_id, pass_.secret, step),
+        fallback_code=codes.format_fallback_code(pass_.short_id, pass_.secret, step),
+        valid_for_seconds=codes.PERIOD - int(now) % codes.PERIOD,
+    )
+
+
+def current_code(pass_: Pass, *, now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    return codes.format_pass_code(pass_.kind, pass_.short_id, pass_.secret, codes.step_at(now))
+
+
+def looks_like_pass_code(text: str) -> bool:
+    return text.strip().upper().startswith(codes.QR_PREFIX + ".")
+
+
+def resolve_code(text: str, *, brand_id: uuid.UUID, now: float | None = None) -> Pass:
+    """The pass a scanned or typed code proves, for a till of ``brand_id``; the code is then spent.
+
+    Refusals, in order: malformed, unknown (no such pass), other_brand (nothing more is said of
+    a pass of another brand), locked (too many wrong codes for this pass lately), forged,
+    expired, replayed. Every refusal leaves the pass as it was, except for the failure count.
+    """
+    now = time.time() if now is None else now
+    parsed_qr: codes.ParsedPassCode | None = None
+    parsed_fallback: codes.ParsedFallbackCode | None = None
+    try:
+        if looks_like_pass_code(text):
+            parsed_qr = codes.parse_pass_code(text)
+            short_id = parsed_qr.short_id
+        else:
+            parsed_fallback = codes.parse_fallback_code(text)
+            short_id = parsed_fallback.short_id
+    except codes.MalformedCode as error:
+        raise CodeRefused("malformed", f"Not a code we issued: {error}") from None
+
+    pass_ = db.session.scalar(select(Pass).where(Pass.short_id == short_id))
+    if pass_ is None or (parsed_qr is not None and parsed_qr.kind != pass_.kind):
+        raise CodeRefused("unknown", "No pass has this code.")
+    if pass_.brand_id != brand_id:
+        raise CodeRefused("other_brand", "This pass belongs to another brand.")
+    moment = dt.datetime.fromtimestamp(now, dt.UTC)
+    if pass_.locked_until is not None and pass_.locked_until > moment:
+        wait = int((pass_.locked_until - moment).total_seconds()) + 1
+        raise TooManyRequests("Too many wrong codes for this pass; ask for a fresh one later.", retry_after=wait,
+                              reason="code_locked")
+    try:
+        if parsed_qr is not None:
+            step = codes.verify_pass_code(parsed_qr, pass_.secret, now=now, last_accepted_step=pass_.last_accepted_step)
+        else:
+            assert parsed_fallback is not None
+            step = codes.verify_fallback_code(parsed_fallback, pass_.secret, now=now,
+                                              last_accepted_step=pass_.last_accepted_step)
+    except codes.PassCodeRefused as error:
+        if error.reason in ("forged", "expired"):
+            _count_failure(pass_.id, moment)
+        raise CodeRefused(error.reason, _REFUSALS[error.reason]) from None
+    _spend(pass_, step)
+    return pass_
+
+
+_REFUSALS = {
+    "forged": "The code is not genuine.",
+    "expired": "The code has expired; ask the shopper to show the live code.",
+    "replayed": "This code was already used; ask the shopper to show the live code.",
+}
+
+
+def _spend(pass_: Pass, step: int) -> None:
+    """Accept ``step`` once: the conditional update lets exactly one of two racing tills through."""
+    with transaction() as session:
+        accepted = session.execute(
+            update(Pass)
+            .where(Pass.id == pass_.id, or_(Pass.last_accepted_step.is_(None), Pass.last_accepted_step < step))
+            .values(last_accepted_step=step, failed_attempts=0, locked_until=None)
+        ).rowcount
+        if accepted != 1:
+            raise CodeRefused("replayed", _REFUSALS["replayed"])
+    db.session.refresh(pass_)
+
+
+def _count_failure(pass_id: uuid.UUID, moment: dt.datetime) -> None:
+    with transaction() as session:
+        pass_ = session.get(Pass, pass_id, with_for_update=True)
+        assert pass_ is not None
+        pass_.failed_attempts += 1
+        if pass_.failed_attempts >= MAX_FAILED_ATTEMPTS:
+            pass_.failed_attempts = 0
+            pass_.locked_until = moment + LOCKOUT
