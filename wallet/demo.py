@@ -9,10 +9,12 @@ from sqlalchemy import select
 
 from wallet.auth import secrets as auth_secrets
 from wallet.auth.models import PosApiKey, Role, Shopper, StaffMember
+from wallet.auth.principal import SHOPPER as SHOPPER_ROLE
 from wallet.auth.principal import Principal
 from wallet.auth.services import create_platform_admin, sign_up_shopper
 from wallet.brands import services as brands
 from wallet.brands.models import Brand, Store
+from wallet.cards import services as cards
 from wallet.core.transaction import transaction
 from wallet.extensions import db
 
@@ -138,8 +140,9 @@ def seed_demo() -> DemoCredentials:
             credentials.accounts.append((f"{role.value} ({spec['staff']})", email))
 
     _ensure_demo_pos_key()
-    if db.session.scalar(select(Shopper.id).where(Shopper.email == SHOPPER)) is None:
-        sign_up_shopper(
+    shopper = db.session.scalar(select(Shopper).where(Shopper.email == SHOPPER))
+    if shopper is None:
+        shopper, _ = sign_up_shopper(
             email=SHOPPER,
             password=PASSWORD,
             display_name="Camille Martin",
@@ -147,8 +150,20 @@ def seed_demo() -> DemoCredentials:
             time_zone="Europe/Paris",
             consents={"location": True, "marketing": True},
         )
+        _fill_wallet(Principal(id=shopper.id, role=SHOPPER_ROLE))
     credentials.accounts.insert(1, ("shopper", SHOPPER))
     return credentials
+
+
+def _fill_wallet(shopper: Principal) -> None:
+    """A member card of the bakery and a card the shopper brought from the grocer and a cheese shop."""
+    bakery = db.session.scalar(select(Brand).where(Brand.name_key == "boulangerie lumière"))
+    grocer = db.session.scalar(select(Brand).where(Brand.name_key == "maison verte"))
+    assert bakery is not None and grocer is not None
+    cards.enrol(principal=shopper, brand_id=bakery.id)
+    cards.add_card(principal=shopper, brand_id=grocer.id, number="MV20240042", label="Maison Verte")
+    cards.add_card(principal=shopper, shop_name="Fromagerie du Marché", number="4006381333931",
+                   symbology="ean13", label="Fromagerie")
 
 
 def _ensure_demo_pos_key() -> None:

@@ -8,7 +8,7 @@ from tests.conftest import TEST_CONFIG, bearer
 from wallet import create_app
 from wallet.auth.models import Shopper, StaffMember
 from wallet.brands.models import Brand, Store
-from wallet.demo import DEMO_POS_KEY, PASSWORD, seed_demo
+from wallet.demo import DEMO_POS_KEY, PASSWORD, SHOPPER, seed_demo
 from wallet.extensions import db
 
 
@@ -42,6 +42,18 @@ def test_demo_seed_is_idempotent_and_every_printed_account_signs_in(sqlite_app):
         assert me.status_code == 200
     till = client.get("/v1/pos/context", headers={"X-API-Key": DEMO_POS_KEY})
     assert till.status_code == 200 and till.get_json()["brand_name"] == "Boulangerie Lumière"
+
+
+def test_the_demo_shopper_shows_a_member_card_the_demo_till_recognises(sqlite_app):
+    seed_demo()
+    client = sqlite_app.test_client()
+    tokens = client.post("/v1/auth/shoppers/sign-in", json={"email": SHOPPER, "password": PASSWORD}).get_json()
+    shopper = bearer(tokens["access_token"])
+    cards = client.get("/v1/me/cards?near=48.8575,2.3510", headers=shopper).get_json()
+    assert len(cards) == 3 and cards[0]["kind"] == "member" and cards[-1]["shop_name"] == "Fromagerie du Marché"
+    live = client.get(f"/v1/me/cards/{cards[0]['id']}/pass", headers=shopper).get_json()["current_code"]
+    scan = client.post("/v1/pos/scan", json={"code": live}, headers={"X-API-Key": DEMO_POS_KEY})
+    assert scan.status_code == 200 and scan.get_json()["member"]["display_name"] == "Camille Martin"
 
 
 def test_stores_round_trip_their_geometry_on_sqlite(sqlite_app):
