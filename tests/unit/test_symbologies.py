@@ -156,7 +156,7 @@ def test_code39_longer_than_43_characters_is_refused() -> None:
 
 
 def test_itf_takes_an_even_number_of_digits() -> None:
-    assert normalize_content(Symbology.ITF, "12") == "12"
+    assert normalize_content(Symbology.ITF, "1234") == "1234"
     assert normalize_content(Symbology.ITF, "1" * 30) == "1" * 30
 
 
@@ -166,8 +166,13 @@ def test_itf_with_an_odd_number_of_digits_is_refused_not_padded() -> None:
 
 
 def test_itf_longer_than_30_digits_is_refused() -> None:
-    with pytest.raises(InvalidContent, match="^ITF takes 2 to 30 digits, not 32$"):
+    with pytest.raises(InvalidContent, match="^ITF takes 4 to 30 digits, not 32$"):
         normalize_content(Symbology.ITF, "1" * 32)
+
+
+def test_itf_of_a_single_pair_is_refused() -> None:
+    with pytest.raises(InvalidContent, match="^ITF takes 4 to 30 digits, not 2$"):
+        normalize_content(Symbology.ITF, "12")
 
 
 def test_itf_with_letters_is_refused() -> None:

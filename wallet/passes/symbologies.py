@@ -39,7 +39,7 @@ _GTIN_LENGTHS = {Symbology.EAN13: 13, Symbology.EAN8: 8, Symbology.UPCA: 12}
 CODE39_CHARSET = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ -.$/+%")
 CODE128_MAX_LENGTH = 80
 CODE39_MAX_LENGTH = 43
-ITF_MIN_LENGTH = 2
+ITF_MIN_LENGTH = 4  # scanners (and zxing) do not read a single ITF pair reliably
 ITF_MAX_LENGTH = 30
 QR_MAX_BYTES = 1024
 
