@@ -5,3 +5,6 @@ from wallet.brands import models as brand_models  # noqa: F401
 from wallet.cards import models as card_models  # noqa: F401
 from wallet.passes import models as pass_models  # noqa: F401
 from wallet.privacy import models as privacy_models  # noqa: F401
+from wallet.geo import models as geo_models  # noqa: F401
+from wallet.offers import models as offer_models  # noqa: F401
+from wallet.push import models as push_models  # noqa: F401

@@ -9,7 +9,8 @@ from typing import Any
 import shapely
 from geoalchemy2 import Geometry, WKBElement
 from geoalchemy2.shape import from_shape, to_shape
-from sqlalchemy import DateTime, LargeBinary, MetaData, Uuid
+from sqlalchemy import JSON, DateTime, LargeBinary, MetaData, Uuid
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -108,3 +109,7 @@ class IdMixin:
 class TimestampMixin:
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+# JSON documents: JSONB on PostgreSQL (indexable, compact), JSON text elsewhere.
+JSONDocument = JSON().with_variant(JSONB(), "postgresql")

@@ -1,0 +1,1 @@
+"""Push notifications: devices, the outbox, the dispatcher and its providers."""
