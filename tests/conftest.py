@@ -22,6 +22,8 @@ from wallet.auth import services as auth_services
 from wallet.auth.models import PosApiKey, Role, Shopper, StaffMember, StaffStoreScope
 from wallet.auth.tokens import SHOPPER_AUDIENCE, STAFF_AUDIENCE
 from wallet.brands.models import Brand, Store
+from wallet.geo import geometry
+from wallet.geo.models import CIRCLE, POLYGON, Geofence
 from wallet.core.time import utcnow
 from wallet.core.transaction import transaction
 from wallet.extensions import db
@@ -36,6 +38,7 @@ TEST_CONFIG: dict[str, Any] = {
     "ARGON2_TIME_COST": 1,
     "ARGON2_MEMORY_COST": 1024,
     "ARGON2_PARALLELISM": 1,
+    "GEOFENCE_INDEX_CHECK_SECONDS": 0,  # every request sees fence changes at once
 }
 
 
@@ -104,6 +107,9 @@ def app(_migrated_app: Flask) -> Iterator[Flask]:
         with db.engine.begin() as connection:
             for table in reversed(db.metadata.sorted_tables):
                 connection.execute(table.delete())
+    # Per-process caches describe the database that was just emptied.
+    for cache in ("wallet.geofence_index", "wallet.last_fixes"):
+        _migrated_app.extensions.pop(cache, None)
 
 
 @pytest.fixture
@@ -137,6 +143,35 @@ def make_store(app: Flask) -> Callable[..., Store]:
         return store
 
     return make
+
+
+@pytest.fixture
+def make_geofence(app: Flask) -> Callable[..., Geofence]:
+    """A circle around the store (default 50 m), or the given Shapely polygon."""
+
+    def make(store: Store, radius_m: float = 50.0, polygon: Any = None, name: str = "Entrance") -> Geofence:
+        with transaction() as session:
+            if polygon is not None:
+                fence = Geofence(brand_id=store.brand_id, store_id=store.id, name=name, kind=POLYGON, area=polygon)
+            else:
+                shape = geometry.circle(store.location.y, store.location.x, radius_m)
+                fence = Geofence(brand_id=store.brand_id, store_id=store.id, name=name, kind=CIRCLE,
+                                 center=store.location, radius_m=radius_m, area=shape.to_polygon())
+            session.add(fence)
+            bump_geofence_version_for_tests()
+        return fence
+
+    return make
+
+
+def bump_geofence_version_for_tests() -> None:
+    from wallet.geo.models import GeofenceVersion
+
+    version = db.session.get(GeofenceVersion, 1)
+    if version is None:
+        db.session.add(GeofenceVersion(id=1, version=1))
+    else:
+        version.version += 1
 
 
 @pytest.fixture

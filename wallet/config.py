@@ -31,6 +31,20 @@ class Defaults:
     SIGN_IN_WINDOW = 15 * 60
     SIGN_IN_LOCKOUT = 15 * 60
 
+    # Geofences and the location pipeline (distances in metres, times in seconds unless named).
+    GEOFENCE_INDEX_CHECK_SECONDS = 2.0  # how stale a process's index may be after a change
+    GEOFENCE_MARGIN_M = 100.0  # fences this far beyond a fix's accuracy are "near" (exits, regions)
+    LOCATION_MAX_BATCH = 120
+    LOCATION_MAX_AGE = 10 * 60  # older fixes are stale: they would trigger offers too late
+    LOCATION_MAX_FUTURE = 30  # clock skew tolerated for fixes from the future
+    LOCATION_MAX_ACCURACY_M = 100.0
+    LOCATION_MAX_SPEED_MPS = 70.0  # 250 km/h: faster jumps are spoofed or broken fixes
+    LOCATION_RETENTION = 0  # raw fixes are not kept beyond presence state unless this is > 0
+    PRESENCE_EXIT_MARGIN_M = 20.0  # outside by this much beyond the accuracy before an exit counts
+    PRESENCE_DWELL_MINUTES = 5
+    PRESENCE_REENTRY_COOLDOWN_MINUTES = 10
+    MONITOR_REGION_LIMIT = 19  # iOS allows 20 regions per app; one is the re-sync region
+
     # flask-smorest / OpenAPI
     API_TITLE = "wallet"
     API_VERSION = "v1"

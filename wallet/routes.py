@@ -14,6 +14,8 @@ def register(app: Flask, api: Api) -> None:
     from wallet.brands.routes import blp as brands_blp
     from wallet.brands.routes import catalogue_blp
     from wallet.cards.routes import blp as cards_blp
+    from wallet.geo.routes import blp as geofences_blp
+    from wallet.locations.routes import blp as locations_blp
     from wallet.pos.routes import blp as pos_blp
 
     api.spec.components.security_scheme("bearerAuth", BEARER_SCHEME)
@@ -21,7 +23,18 @@ def register(app: Flask, api: Api) -> None:
     api.spec.components.schema("GeoJSONPoint", GEOJSON_POINT_SPEC)
     api.ma_plugin.converter.add_attribute_function(_geojson_ref)
 
-    for blueprint in (auth_blp, me_blp, staff_me_blp, cards_blp, catalogue_blp, brands_blp, pos_blp):
+    blueprints = (
+        auth_blp,
+        me_blp,
+        staff_me_blp,
+        cards_blp,
+        locations_blp,
+        catalogue_blp,
+        brands_blp,
+        geofences_blp,
+        pos_blp,
+    )
+    for blueprint in blueprints:
         api.register_blueprint(blueprint)
     app.register_blueprint(health.blp)
     app.register_blueprint(docs.blp)

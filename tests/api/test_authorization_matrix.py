@@ -34,10 +34,11 @@ class World:
     make_pos_key_record: Callable[[], uuid.UUID]
     card: Any
     member_card: Any
+    fence: Any
 
 
 @pytest.fixture
-def world(app, make_brand, make_store, make_staff, make_shopper, make_pos_key, login) -> World:
+def world(app, make_brand, make_store, make_staff, make_shopper, make_pos_key, make_geofence, login) -> World:
     brand = make_brand("Alpha")
     other_brand = make_brand("Beta")
     store = make_store(brand, "Alpha Rivoli")
@@ -66,8 +67,9 @@ def world(app, make_brand, make_store, make_staff, make_shopper, make_pos_key, l
     principal = Principal(id=shopper.id, role=SHOPPER)
     card = cards.add_card(principal=principal, brand_id=other_brand.id, number="MATRIX-1")
     member_card = cards.enrol(principal=principal, brand_id=brand.id).card
+    auth_services.update_shopper_profile(principal=principal, changes={"consents": {"location": True}})
     return World(brand, other_brand, store, headers, shopper, make_store, make_staff, make_pos_key_record, card,
-                 member_card)
+                 member_card, make_geofence(store))
 
 
 def _live_code(world: World) -> str:
@@ -90,6 +92,16 @@ ADMIN_WRITE = {
     "anonymous": 401, "shopper": 403, "pos_key": 403, "cashier": 403, "marketer": 403, "other_brand_admin": 404,
     "brand_admin": 200, "platform_admin": 200,
 }
+
+
+FENCE_WRITE = {**ADMIN_WRITE, "marketer": 200}
+
+
+def _fix(world: World) -> dict[str, Any]:
+    from wallet.core.time import utcnow
+
+    return {"lat": world.store.location.y, "lon": world.store.location.x, "accuracy_m": 5,
+            "recorded_at": utcnow().isoformat()}
 
 
 def _with(expected: dict[str, int], success: int) -> dict[str, int]:
@@ -147,6 +159,22 @@ CASES = [
          lambda w: ("/v1/me/memberships", {"brand_id": str(w.other_brand.id)})),
     Case("POST", "/v1/pos/scan", {"anonymous": 401, "cashier": 200, "pos_key": 200, "*": 403},
          lambda w: ("/v1/pos/scan", {"code": _live_code(w)})),
+    Case("POST", "/v1/me/locations", SHOPPER_ONLY, lambda w: ("/v1/me/locations", {"fixes": [_fix(w)]})),
+    Case("POST", "/v1/me/geofence-events", SHOPPER_ONLY, lambda w: ("/v1/me/geofence-events", {"events": [
+        {**_fix(w), "geofence_id": str(w.fence.id), "type": "enter"}]})),
+    Case("GET", "/v1/me/geofences/nearby", SHOPPER_ONLY,
+         lambda w: (f"/v1/me/geofences/nearby?lat={w.store.location.y}&lon={w.store.location.x}", None)),
+    Case("GET", "/v1/brands/<uuid:brand_id>/geofences", STAFF_READ,
+         lambda w: (f"/v1/brands/{w.brand.id}/geofences", None)),
+    Case("POST", "/v1/brands/<uuid:brand_id>/geofences", _with(FENCE_WRITE, 201),
+         lambda w: (f"/v1/brands/{w.brand.id}/geofences", {"store_id": str(w.store.id), "name": "Door", "circle": {
+             "center": {"type": "Point", "coordinates": [2.3522, 48.8566]}, "radius_m": 40}})),
+    Case("GET", "/v1/brands/<uuid:brand_id>/geofences/<uuid:geofence_id>", STAFF_READ,
+         lambda w: (f"/v1/brands/{w.brand.id}/geofences/{w.fence.id}", None)),
+    Case("PATCH", "/v1/brands/<uuid:brand_id>/geofences/<uuid:geofence_id>", FENCE_WRITE,
+         lambda w: (f"/v1/brands/{w.brand.id}/geofences/{w.fence.id}", {"name": "Renamed"})),
+    Case("DELETE", "/v1/brands/<uuid:brand_id>/geofences/<uuid:geofence_id>", _with(FENCE_WRITE, 204),
+         lambda w: (f"/v1/brands/{w.brand.id}/geofences/{w.fence.id}", None)),
     Case("GET", "/v1/staff/me", {"anonymous": 401, "shopper": 403, "pos_key": 403, "*": 200},
          lambda w: ("/v1/staff/me", None)),
     Case("GET", "/v1/brands", {"anonymous": 401, "shopper": 403, "pos_key": 403, "*": 200},

@@ -1,0 +1,43 @@
+"""Which fixes may move presence, and why the others are refused."""
+
+import datetime as dt
+
+from wallet.locations.filters import Fix, Limits, screen
+
+NOW = dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.UTC)
+LIMITS = Limits(max_age=dt.timedelta(minutes=10), max_future=dt.timedelta(seconds=30), max_accuracy_m=100,
+                max_speed_mps=70)
+
+
+def fix(seconds_ago: float = 0, lat: float = 48.8575, lon: float = 2.3510, accuracy: float = 10, **extra) -> Fix:
+    return Fix(lat=lat, lon=lon, accuracy_m=accuracy, recorded_at=NOW - dt.timedelta(seconds=seconds_ago), **extra)
+
+
+def test_good_fixes_are_accepted_in_time_order():
+    result = screen([fix(5), fix(30), fix(10)], previous=None, now=NOW, limits=LIMITS)
+    assert [f.recorded_at for f in result.accepted] == sorted(f.recorded_at for f in result.accepted)
+    assert not result.rejected
+
+
+def test_each_kind_of_bad_fix_is_refused_and_counted():
+    fixes = [fix(-60), fix(11 * 60), fix(accuracy=150), fix(mocked=True), fix(1)]
+    result = screen(fixes, previous=None, now=NOW, limits=LIMITS)
+    assert len(result.accepted) == 1
+    assert result.rejected == {"future": 1, "stale": 1, "inaccurate": 1, "mocked": 1}
+
+
+def test_a_jump_faster_than_a_car_is_refused_but_a_walk_is_not():
+    walk = [fix(20), fix(10, lat=48.8576)]  # ~11 m in 10 s
+    assert len(screen(walk, previous=None, now=NOW, limits=LIMITS).accepted) == 2
+    jump = [fix(20), fix(10, lat=48.8675)]  # ~1.1 km in 10 s
+    result = screen(jump, previous=None, now=NOW, limits=LIMITS)
+    assert len(result.accepted) == 1 and result.rejected == {"impossible_speed": 1}
+
+
+def test_the_speed_check_uses_the_previous_requests_last_fix_and_allows_for_accuracy():
+    previous = fix(60, lat=48.8475)  # ~1.1 km south, a minute ago: 18 m/s, a car
+    assert screen([fix(0)], previous=previous, now=NOW, limits=LIMITS).accepted
+    teleport = fix(2, lat=48.8475)
+    assert screen([fix(0)], previous=teleport, now=NOW, limits=LIMITS).rejected == {"impossible_speed": 1}
+    noisy = fix(1, lat=48.8570, accuracy=60)  # 55 m away a second ago, but 60 m accurate
+    assert screen([fix(0, accuracy=20)], previous=noisy, now=NOW, limits=LIMITS).accepted

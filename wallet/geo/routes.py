@@ -1,0 +1,65 @@
+"""HTTP endpoints of geofences, for brand staff."""
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from wallet.auth.decorators import current_principal, requires
+from wallet.auth.models import Role
+from wallet.core.pagination import paged
+from wallet.geo import services
+from wallet.geo.schemas import GeofenceCreateSchema, GeofenceQueryArgsSchema, GeofenceSchema, GeofenceUpdateSchema
+
+blp = Blueprint("geofences", __name__, url_prefix="/v1/brands/<uuid:brand_id>/geofences",
+                description="Geofences around stores (brand staff)")
+
+MANAGERS = (Role.PLATFORM_ADMIN, Role.BRAND_ADMIN, Role.MARKETER)
+NOT_FOUND = "No such geofence in your brand"
+
+
+@blp.route("")
+class Geofences(MethodView):
+    @requires(*Role)
+    @blp.arguments(GeofenceQueryArgsSchema, location="query")
+    @blp.response(200, GeofenceSchema(many=True))
+    @blp.alt_response(404, description=NOT_FOUND)
+    @blp.paginate()
+    def get(self, args, brand_id, pagination_parameters):
+        """The brand's geofences (optionally of one store)"""
+        page = services.list_geofences(principal=current_principal(), brand_id=brand_id,
+                                       store_id=args.get("store_id"), page=pagination_parameters.page,
+                                       page_size=pagination_parameters.page_size)
+        return paged(page, pagination_parameters)
+
+    @requires(*MANAGERS)
+    @blp.arguments(GeofenceCreateSchema)
+    @blp.response(201, GeofenceSchema)
+    @blp.alt_response(404, description=NOT_FOUND)
+    def post(self, data, brand_id):
+        """Draw a geofence around a store: a circle (10 m to 10 km) or a GeoJSON polygon"""
+        return services.create_geofence(principal=current_principal(), brand_id=brand_id, data=data)
+
+
+@blp.route("/<uuid:geofence_id>")
+class GeofenceById(MethodView):
+    @requires(*Role)
+    @blp.response(200, GeofenceSchema)
+    @blp.alt_response(404, description=NOT_FOUND)
+    def get(self, brand_id, geofence_id):
+        """One geofence"""
+        return services.get_geofence(principal=current_principal(), brand_id=brand_id, geofence_id=geofence_id)
+
+    @requires(*MANAGERS)
+    @blp.arguments(GeofenceUpdateSchema)
+    @blp.response(200, GeofenceSchema)
+    @blp.alt_response(404, description=NOT_FOUND)
+    def patch(self, changes, brand_id, geofence_id):
+        """Change a geofence's name, store, shape or activity"""
+        return services.update_geofence(principal=current_principal(), brand_id=brand_id, geofence_id=geofence_id,
+                                        changes=changes)
+
+    @requires(*MANAGERS)
+    @blp.response(204)
+    @blp.alt_response(404, description=NOT_FOUND)
+    def delete(self, brand_id, geofence_id):
+        """Remove a geofence"""
+        services.delete_geofence(principal=current_principal(), brand_id=brand_id, geofence_id=geofence_id)

@@ -1,0 +1,213 @@
+"""Use cases of geofences (CRUD for brand staff) and the per-process geofence index they feed.
+
+Every change bumps a version stamp in the database; each process compares it with the version of
+its index (at most every ``GEOFENCE_INDEX_CHECK_SECONDS``) and rebuilds when they differ.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import shapely
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from wallet.auth.models import Role
+from wallet.auth.principal import Principal, check_brand_access
+from wallet.brands.models import Store
+from wallet.core.errors import NotFound, ValidationFailed
+from wallet.core.pagination import Page, paginate
+from wallet.core.time import utcnow
+from wallet.core.transaction import transaction
+from wallet.extensions import db
+from wallet.geo import geometry
+from wallet.geo.index import Fence, GeofenceIndex
+from wallet.geo.models import CIRCLE, POLYGON, Geofence, GeofenceVersion
+
+MANAGERS = (Role.BRAND_ADMIN, Role.MARKETER)
+
+
+# --- geofence CRUD --------------------------------------------------------------------------
+
+
+def create_geofence(*, principal: Principal, brand_id: uuid.UUID, data: dict[str, Any]) -> Geofence:
+    check_brand_access(principal, brand_id, *MANAGERS)
+    with transaction() as session:
+        _store_of_brand(brand_id, data["store_id"])
+        fence = Geofence(brand_id=brand_id, store_id=data["store_id"], name=data["name"],
+                         active=data.get("active", True), area=shapely.Point(0, 0))
+        _set_shape(fence, data)
+        session.add(fence)
+        bump_version()
+    return fence
+
+
+def list_geofences(
+    *, principal: Principal, brand_id: uuid.UUID, store_id: uuid.UUID | None, page: int, page_size: int
+) -> Page[Geofence]:
+    check_brand_access(principal, brand_id)
+    query = select(Geofence).where(Geofence.brand_id == brand_id).order_by(Geofence.created_at, Geofence.id)
+    if store_id is not None:
+        query = query.where(Geofence.store_id == store_id)
+    return paginate(query, page=page, page_size=page_size)
+
+
+def get_geofence(*, principal: Principal, brand_id: uuid.UUID, geofence_id: uuid.UUID) -> Geofence:
+    check_brand_access(principal, brand_id, what="Geofence")
+    return _geofence(brand_id, geofence_id)
+
+
+def update_geofence(
+    *, principal: Principal, brand_id: uuid.UUID, geofence_id: uuid.UUID, changes: dict[str, Any]
+) -> Geofence:
+    check_brand_access(principal, brand_id, *MANAGERS, what="Geofence")
+    with transaction():
+        fence = _geofence(brand_id, geofence_id)
+        if "store_id" in changes:
+            _store_of_brand(brand_id, changes["store_id"])
+            fence.store_id = changes["store_id"]
+        for name in ("name", "active"):
+            if name in changes:
+                setattr(fence, name, changes[name])
+        if "circle" in changes or "polygon" in changes:
+            _set_shape(fence, changes)
+        bump_version()
+    return fence
+
+
+def delete_geofence(*, principal: Principal, brand_id: uuid.UUID, geofence_id: uuid.UUID) -> None:
+    check_brand_access(principal, brand_id, *MANAGERS, what="Geofence")
+    with transaction() as session:
+        session.delete(_geofence(brand_id, geofence_id))
+        bump_version()
+
+
+def _set_shape(fence: Geofence, data: dict[str, Any]) -> None:
+    circle, polygon = data.get("circle"), data.get("polygon")
+    if (circle is None) == (polygon is None):
+        raise ValidationFailed("Give the fence either a circle or a polygon.",
+                               errors={"json": {"circle": ["Give a circle or a polygon, not both."]}})
+    if circle is not None:
+        center = circle["center"]
+        try:
+            shape = geometry.circle(center.y, center.x, circle["radius_m"])
+        except geometry.InvalidGeometry as error:
+            raise ValidationFailed.on("circle", str(error)) from None
+        fence.kind, fence.center, fence.radius_m, fence.area = CIRCLE, center, shape.radius_m, shape.to_polygon()
+    else:
+        fence.kind, fence.center, fence.radius_m, fence.area = POLYGON, None, None, polygon
+
+
+def _store_of_brand(brand_id: uuid.UUID, store_id: uuid.UUID) -> Store:
+    store = db.session.get(Store, store_id)
+    if store is None or store.brand_id != brand_id:
+        raise ValidationFailed.on("store_id", "Not a store of this brand.")
+    return store
+
+
+def _geofence(brand_id: uuid.UUID, geofence_id: uuid.UUID) -> Geofence:
+    fence = db.session.get(Geofence, geofence_id)
+    if fence is None or fence.brand_id != brand_id:
+        raise NotFound("Geofence not found.")
+    return fence
+
+
+# --- version stamp and index ----------------------------------------------------------------
+
+
+def bump_version() -> None:
+    """Mark the fences as changed (the caller commits); processes rebuild their index on seeing it."""
+    session = db.session
+    bumped = session.execute(
+        update(GeofenceVersion).where(GeofenceVersion.id == 1)
+        .values(version=GeofenceVersion.version + 1, updated_at=utcnow())
+    ).rowcount
+    if bumped:
+        return
+    try:
+        with session.begin_nested():
+            session.add(GeofenceVersion(id=1, version=1))
+    except IntegrityError:  # created concurrently: bump that one
+        session.execute(update(GeofenceVersion).where(GeofenceVersion.id == 1)
+                        .values(version=GeofenceVersion.version + 1, updated_at=utcnow()))
+
+
+def stored_version() -> int:
+    return db.session.scalar(select(GeofenceVersion.version).where(GeofenceVersion.id == 1)) or 0
+
+
+@dataclass(frozen=True)
+class FenceInfo:
+    """What the location pipeline needs to know of a fence besides its shape."""
+
+    id: uuid.UUID
+    brand_id: uuid.UUID
+    store_id: uuid.UUID
+    name: str
+
+
+@dataclass(frozen=True)
+class LoadedIndex:
+    index: GeofenceIndex
+    fences: dict[str, FenceInfo]
+    checked_at: float
+
+    @property
+    def version(self) -> int:
+        return self.index.version
+
+
+_BUILD_LOCK = threading.Lock()
+
+
+def current_index() -> LoadedIndex:
+    """This process's index, rebuilt if the stored version moved (checked at most every few seconds)."""
+    state: dict[str, LoadedIndex] = current_app.extensions.setdefault("wallet.geofence_index", {})
+    loaded = state.get("current")
+    now = time.monotonic()
+    interval = float(current_app.config["GEOFENCE_INDEX_CHECK_SECONDS"])
+    if loaded is not None and now - loaded.checked_at < interval:
+        return loaded
+    version = stored_version()
+    if loaded is not None and loaded.version == version:
+        loaded = LoadedIndex(loaded.index, loaded.fences, now)
+        state["current"] = loaded
+        return loaded
+    with _BUILD_LOCK:  # one rebuild per process, however many requests noticed the change
+        loaded = state.get("current")
+        if loaded is None or loaded.version != version:
+            loaded = build_index(version)
+        loaded = LoadedIndex(loaded.index, loaded.fences, now)
+        state["current"] = loaded
+    return loaded
+
+
+def build_index(version: int) -> LoadedIndex:
+    rows = db.session.execute(
+        select(Geofence.id, Geofence.brand_id, Geofence.store_id, Geofence.name, Geofence.kind, Geofence.center,
+               Geofence.radius_m, Geofence.area).where(Geofence.active.is_(True))
+    ).all()
+    fences, info = [], {}
+    for row in rows:
+        key = str(row.id)
+        if row.kind == CIRCLE:
+            shape: Any = geometry.Circle(row.center.y, row.center.x, row.radius_m)
+        else:
+            shape = row.area
+        fences.append(Fence(key, shape))
+        info[key] = FenceInfo(row.id, row.brand_id, row.store_id, row.name)
+    margin = float(current_app.config["GEOFENCE_MARGIN_M"])
+    return LoadedIndex(GeofenceIndex(fences, version, margin_m=margin), info, time.monotonic())
+
+
+def fence_info(fence_id: uuid.UUID) -> FenceInfo | None:
+    """A fence's owners straight from the database (for fences no longer in the index)."""
+    row = db.session.execute(
+        select(Geofence.id, Geofence.brand_id, Geofence.store_id, Geofence.name).where(Geofence.id == fence_id)
+    ).first()
+    return FenceInfo(row.id, row.brand_id, row.store_id, row.name) if row else None

@@ -1,0 +1,74 @@
+"""Which fixes may move presence: not from the future, not stale, accurate enough, not mocked, and
+not implying a jump no shopper can make. Refused fixes are counted by reason, never used."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass
+
+from wallet.geo.geometry import distance_m
+
+FUTURE, STALE, INACCURATE, MOCKED, IMPOSSIBLE_SPEED = "future", "stale", "inaccurate", "mocked", "impossible_speed"
+REASONS = (FUTURE, STALE, INACCURATE, MOCKED, IMPOSSIBLE_SPEED)
+
+
+@dataclass(frozen=True)
+class Fix:
+    lat: float
+    lon: float
+    accuracy_m: float
+    recorded_at: dt.datetime
+    speed_mps: float | None = None
+    mocked: bool = False
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_age: dt.timedelta
+    max_future: dt.timedelta
+    max_accuracy_m: float
+    max_speed_mps: float
+
+
+@dataclass(frozen=True)
+class Screened:
+    accepted: list[Fix]
+    rejected: Counter[str]
+
+
+def screen(fixes: list[Fix], *, previous: Fix | None, now: dt.datetime, limits: Limits) -> Screened:
+    """Accepted fixes in time order, and the count of the others by reason.
+
+    The speed check compares each fix with the last accepted one (from this batch, or ``previous``
+    from an earlier request), allowing for the fix's accuracy: a 50 m jump of a 60 m-accurate fix
+    one second later is noise, not teleportation.
+    """
+    accepted: list[Fix] = []
+    rejected: Counter[str] = Counter()
+    last = previous
+    for fix in sorted(fixes, key=lambda f: f.recorded_at):
+        reason = _reason(fix, last, now, limits)
+        if reason is None:
+            accepted.append(fix)
+            last = fix
+        else:
+            rejected[reason] += 1
+    return Screened(accepted, rejected)
+
+
+def _reason(fix: Fix, last: Fix | None, now: dt.datetime, limits: Limits) -> str | None:
+    if fix.recorded_at > now + limits.max_future:
+        return FUTURE
+    if fix.recorded_at < now - limits.max_age:
+        return STALE
+    if fix.mocked:
+        return MOCKED
+    if fix.accuracy_m > limits.max_accuracy_m:
+        return INACCURATE
+    if last is not None and fix.recorded_at >= last.recorded_at:
+        moved = distance_m(last.lat, last.lon, fix.lat, fix.lon) - fix.accuracy_m - last.accuracy_m
+        seconds = max((fix.recorded_at - last.recorded_at).total_seconds(), 1.0)
+        if moved > 0 and moved / seconds > limits.max_speed_mps:
+            return IMPOSSIBLE_SPEED
+    return None

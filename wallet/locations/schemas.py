@@ -1,0 +1,77 @@
+"""Schemas of position batches, OS region events, and what the pipeline answers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from marshmallow import fields, validate
+
+from wallet.core.schemas import StrictSchema
+from wallet.geo.schemas import MonitorSchema
+
+MAX_BATCH = 120
+
+
+class AwareDateTime(fields.AwareDateTime):
+    """An ISO 8601 time with its offset (a naive time is refused), converted to UTC."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dt.datetime:
+        result: dt.datetime = super()._deserialize(value, attr, data, **kwargs)
+        return result.astimezone(dt.UTC)
+
+
+class _Position(StrictSchema):
+    lat = fields.Float(required=True, validate=validate.Range(-90, 90))
+    lon = fields.Float(required=True, validate=validate.Range(-180, 180))
+    accuracy_m = fields.Float(required=True, validate=validate.Range(0, 100_000, min_inclusive=False),
+                              metadata={"description": "Horizontal accuracy (68 %), metres"})
+    recorded_at = AwareDateTime(required=True, metadata={"description": "When the phone took the fix, with offset"})
+    mocked = fields.Boolean(load_default=False, metadata={"description": "The OS flagged a mock location"})
+
+
+class FixSchema(_Position):
+    speed_mps = fields.Float(validate=validate.Range(0, 1_000))
+
+
+class FixBatchSchema(StrictSchema):
+    fixes = fields.List(fields.Nested(FixSchema), required=True, validate=validate.Length(min=1, max=MAX_BATCH))
+
+
+class RegionEventSchema(_Position):
+    geofence_id = fields.UUID(required=True, metadata={"description": "The monitored region the OS reported"})
+    type = fields.String(required=True, validate=validate.OneOf(["enter", "exit"]))
+
+
+class RegionEventBatchSchema(StrictSchema):
+    events = fields.List(fields.Nested(RegionEventSchema), required=True,
+                         validate=validate.Length(min=1, max=MAX_BATCH))
+
+
+class PresenceEventSchema(StrictSchema):
+    type = fields.String(dump_only=True, metadata={"description": "enter, dwell or exit"})
+    geofence_id = fields.UUID(dump_only=True)
+    store_id = fields.UUID(dump_only=True)
+    brand_id = fields.UUID(dump_only=True)
+    at = fields.DateTime(dump_only=True)
+
+
+class IssuedCouponSchema(StrictSchema):
+    id = fields.UUID(dump_only=True)
+    offer_id = fields.UUID(dump_only=True)
+    brand_id = fields.UUID(dump_only=True)
+    store_id = fields.UUID(dump_only=True, allow_none=True)
+    trigger = fields.String(dump_only=True)
+    expires_at = fields.DateTime(dump_only=True)
+
+
+class RecordedSchema(StrictSchema):
+    accepted = fields.Integer(dump_only=True)
+    rejected = fields.Dict(keys=fields.String(), values=fields.Integer(), dump_only=True,
+                           metadata={"description": "Refused fixes by reason: future, stale, inaccurate, mocked, "
+                                                    "impossible_speed (and unknown_region for region events)"})
+    events = fields.List(fields.Nested(PresenceEventSchema), dump_only=True)
+    coupons = fields.List(fields.Nested(IssuedCouponSchema), dump_only=True)
+    monitor = fields.Nested(MonitorSchema, dump_only=True, allow_none=True)
+
+

@@ -1,0 +1,262 @@
+"""The location use cases: record a batch of fixes (or OS region events), move presence, issue coupons,
+and tell the phone which regions to monitor next.
+
+Hot path design: one in-memory index lookup for the whole batch; a fix far from every fence writes
+nothing; the database is touched only for shoppers inside or near a fence.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import uuid
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+
+from wallet.auth.models import Shopper
+from wallet.auth.principal import Principal
+from wallet.core.errors import ConsentRequired, NotFound
+from wallet.core.time import utcnow
+from wallet.core.transaction import transaction
+from wallet.extensions import db
+from wallet.geo import services as geo
+from wallet.geo.models import LastFix, LocationFix, Presence
+from wallet.locations import filters, presence
+from wallet.locations.filters import Fix
+
+UNKNOWN_REGION = "unknown_region"
+_LAST_FIX_CACHE_SIZE = 100_000
+_LAST_SEEN_RESOLUTION = dt.timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class Region:
+    geofence_id: uuid.UUID | None
+    lat: float
+    lon: float
+    radius_m: float
+    distance_m: float
+
+
+@dataclass(frozen=True)
+class Monitor:
+    regions: list[Region]
+    resync: Region
+
+
+@dataclass(frozen=True)
+class PresenceEvent:
+    type: str
+    geofence_id: uuid.UUID
+    store_id: uuid.UUID
+    brand_id: uuid.UUID
+    at: dt.datetime
+
+
+@dataclass
+class Recorded:
+    accepted: int
+    rejected: dict[str, int]
+    events: list[PresenceEvent] = field(default_factory=list)
+    coupons: list[Any] = field(default_factory=list)
+    monitor: Monitor | None = None
+
+
+def record_fixes(*, principal: Principal, fixes: list[Fix], extra_rejections: Counter[str] | None = None) -> Recorded:
+    """Screen the fixes, move presence for the fences they are in or near, issue the coupons that
+    entering or dwelling earns, and answer with events, coupons and the regions to monitor."""
+    shopper = _consenting_shopper(principal)
+    now = utcnow()
+    config = current_app.config
+    loaded = geo.current_index()
+    screened = filters.screen(fixes, previous=_previous_fix(shopper.id), now=now, limits=_limits())
+    rejected = Counter({reason: 0 for reason in filters.REASONS}) + screened.rejected + (extra_rejections or Counter())
+    result = Recorded(accepted=len(screened.accepted), rejected={r: rejected[r] for r in sorted(rejected)})
+    if not screened.accepted:
+        return result
+    accepted = screened.accepted
+    hits = loaded.index.locate_many([f.lat for f in accepted], [f.lon for f in accepted],
+                                    [f.accuracy_m for f in accepted])
+    _remember(shopper.id, accepted[-1])
+    near_any = any(hits)
+    retention = int(config["LOCATION_RETENTION"])
+    with transaction() as session:
+        inside_rows = {row.geofence_id: row for row in session.scalars(
+            select(Presence).where(Presence.shopper_id == shopper.id, Presence.inside.is_(True)))}
+        if near_any or inside_rows:
+            _move_presence(shopper, accepted, hits, inside_rows, loaded, result)
+        if near_any:
+            _store_last_fix(shopper.id, accepted[-1])
+        if retention > 0:
+            session.add_all(LocationFix(shopper_id=shopper.id, lat=f.lat, lon=f.lon, accuracy_m=f.accuracy_m,
+                                        recorded_at=f.recorded_at) for f in accepted)
+    last = accepted[-1]
+    result.monitor = _monitor(loaded, last.lat, last.lon)
+    return result
+
+
+def _move_presence(shopper: Shopper, accepted: list[Fix], hits: list[list[Any]], inside_rows: dict[uuid.UUID, Presence],
+                   loaded: geo.LoadedIndex, result: Recorded) -> None:
+    from wallet.offers import services as offers  # offers depend on geo; import here to keep the layers acyclic
+
+    session = db.session
+    rules = _rules()
+    # Serialise a shopper's concurrent requests: two phones' batches must not both enter a fence.
+    session.execute(select(Shopper.id).where(Shopper.id == shopper.id).with_for_update())
+    fence_ids = {uuid.UUID(hit.fence_id) for fix_hits in hits for hit in fix_hits} | set(inside_rows)
+    rows = {row.geofence_id: row for row in session.scalars(
+        select(Presence).where(Presence.shopper_id == shopper.id, Presence.geofence_id.in_(fence_ids)))}
+    states = {fence_id: _state(row) for fence_id, row in rows.items()}
+    for fix, fix_hits in zip(accepted, hits):
+        distances = {uuid.UUID(hit.fence_id): hit.distance_m for hit in fix_hits}
+        for fence_id in sorted(set(distances) | {f for f, s in states.items() if s is not None and s.inside}, key=str):
+            info = loaded.fences.get(str(fence_id))
+            if info is None:  # a fence deleted or deactivated since the shopper entered it
+                info = geo.fence_info(fence_id)
+                if info is None:
+                    continue
+            step = presence.advance(states.get(fence_id), distance_m=distances.get(fence_id),
+                                    accuracy_m=fix.accuracy_m, at=fix.recorded_at, rules=rules)
+            before = states.get(fence_id)
+            states[fence_id] = step.state
+            for event in step.events:
+                result.events.append(PresenceEvent(event, fence_id, info.store_id, info.brand_id, fix.recorded_at))
+            if step.state is None or step.state == before:
+                continue
+            if presence.ENTER in step.events:
+                result.coupons += offers.issue_coupons(shopper_id=shopper.id, geofence_id=fence_id, trigger="enter",
+                                                       visit_started_at=fix.recorded_at, at=fix.recorded_at)
+            elif step.inside:
+                assert step.state.entered_at is not None
+                result.coupons += offers.issue_coupons(shopper_id=shopper.id, geofence_id=fence_id, trigger="dwell",
+                                                       visit_started_at=step.state.entered_at, at=fix.recorded_at)
+            _save(rows, shopper.id, fence_id, before, step)
+
+
+def _save(rows: dict[uuid.UUID, Presence], shopper_id: uuid.UUID, fence_id: uuid.UUID,
+          before: presence.State | None, step: presence.Step) -> None:
+    state = step.state
+    assert state is not None
+    quiet = (not step.events and before is not None and before.last_seen_at is not None
+             and state.last_seen_at is not None and state.last_seen_at - before.last_seen_at < _LAST_SEEN_RESOLUTION)
+    if quiet:  # only the last-seen time moved, by less than a minute: not worth a write
+        return
+    row = rows.get(fence_id)
+    if row is None:
+        row = Presence(shopper_id=shopper_id, geofence_id=fence_id)
+        db.session.add(row)
+        rows[fence_id] = row
+    row.inside = state.inside
+    row.entered_at = state.entered_at
+    row.dwell_reported_at = state.dwell_reported_at
+    row.exited_at = state.exited_at
+    row.cooldown_until = state.cooldown_until
+    row.last_seen_at = state.last_seen_at or utcnow()
+
+
+def _state(row: Presence) -> presence.State:
+    return presence.State(inside=row.inside, entered_at=row.entered_at, dwell_reported_at=row.dwell_reported_at,
+                          exited_at=row.exited_at, cooldown_until=row.cooldown_until, last_seen_at=row.last_seen_at)
+
+
+def record_region_events(*, principal: Principal, events: list[dict[str, Any]]) -> Recorded:
+    """OS region events, checked against the true geometry: each carries the phone's position,
+    which goes through the same filters and presence rules as any fix."""
+    loaded = geo.current_index()
+    fixes, unknown = [], Counter()
+    for event in events:
+        if str(event["geofence_id"]) not in loaded.fences:
+            unknown[UNKNOWN_REGION] += 1
+            continue
+        fixes.append(Fix(lat=event["lat"], lon=event["lon"], accuracy_m=event["accuracy_m"],
+                         recorded_at=event["recorded_at"], mocked=event.get("mocked", False)))
+    return record_fixes(principal=principal, fixes=fixes, extra_rejections=unknown)
+
+
+def nearby(*, principal: Principal, lat: float, lon: float) -> Monitor:
+    """The regions to monitor around a position (no state is kept)."""
+    _consenting_shopper(principal)
+    return _monitor(geo.current_index(), lat, lon)
+
+
+def _monitor(loaded: geo.LoadedIndex, lat: float, lon: float) -> Monitor:
+    limit = int(current_app.config["MONITOR_REGION_LIMIT"])
+    nearest = loaded.index.nearest(lat, lon, limit=limit)
+    regions = [Region(uuid.UUID(fence_id), c.lat, c.lon, c.radius_m, round(d, 1)) for fence_id, c, d in nearest]
+    # The re-sync circle reaches to the farthest region given: leaving it means others may now be nearer.
+    if len(regions) < limit:
+        reach = 10_000.0 if not regions else max(10_000.0, max(r.distance_m + 2 * r.radius_m for r in regions))
+    else:
+        reach = max(200.0, max(r.distance_m for r in regions))
+    reach = min(reach, 50_000.0)
+    return Monitor(regions=regions, resync=Region(None, lat, lon, round(reach, 1), 0.0))
+
+
+def _consenting_shopper(principal: Principal) -> Shopper:
+    shopper = db.session.get(Shopper, principal.id)
+    if shopper is None:
+        raise NotFound("Account not found.")
+    if not shopper.consent_location:
+        raise ConsentRequired("Location consent is off: turn it on to receive offers where you are.",
+                              reason="location_consent_required")
+    return shopper
+
+
+# --- last fix, for the speed check across requests -----------------------------------------
+
+_CACHE_LOCK = threading.Lock()
+
+
+def _cache() -> OrderedDict[uuid.UUID, Fix]:
+    return current_app.extensions.setdefault("wallet.last_fixes", OrderedDict())
+
+
+def _remember(shopper_id: uuid.UUID, fix: Fix) -> None:
+    with _CACHE_LOCK:
+        cache = _cache()
+        cache[shopper_id] = fix
+        cache.move_to_end(shopper_id)
+        while len(cache) > _LAST_FIX_CACHE_SIZE:
+            cache.popitem(last=False)
+
+
+def _previous_fix(shopper_id: uuid.UUID) -> Fix | None:
+    """The shopper's last accepted fix: this process remembers it; near fences it is also stored,
+    so that another process (or a restart) still catches a jump into a store."""
+    with _CACHE_LOCK:
+        cached = _cache().get(shopper_id)
+    stored = db.session.get(LastFix, shopper_id) if cached is None else None
+    if stored is not None:
+        return Fix(lat=stored.lat, lon=stored.lon, accuracy_m=0.0, recorded_at=stored.recorded_at)
+    return cached
+
+
+def _store_last_fix(shopper_id: uuid.UUID, fix: Fix) -> None:
+    row = db.session.get(LastFix, shopper_id)
+    if row is None:
+        db.session.add(LastFix(shopper_id=shopper_id, lat=fix.lat, lon=fix.lon, recorded_at=fix.recorded_at))
+    elif fix.recorded_at >= row.recorded_at:
+        row.lat, row.lon, row.recorded_at = fix.lat, fix.lon, fix.recorded_at
+
+
+def _limits() -> filters.Limits:
+    config = current_app.config
+    return filters.Limits(
+        max_age=dt.timedelta(seconds=float(config["LOCATION_MAX_AGE"])),
+        max_future=dt.timedelta(seconds=float(config["LOCATION_MAX_FUTURE"])),
+        max_accuracy_m=float(config["LOCATION_MAX_ACCURACY_M"]),
+        max_speed_mps=float(config["LOCATION_MAX_SPEED_MPS"]),
+    )
+
+
+def _rules() -> presence.Rules:
+    config = current_app.config
+    return presence.Rules(
+        exit_margin_m=float(config["PRESENCE_EXIT_MARGIN_M"]),
+        dwell=dt.timedelta(minutes=float(config["PRESENCE_DWELL_MINUTES"])),
+        reentry_cooldown=dt.timedelta(minutes=float(config["PRESENCE_REENTRY_COOLDOWN_MINUTES"])),
+    )
