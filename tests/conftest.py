@@ -76,7 +76,9 @@ def drop_test_database(name: str) -> None:
 
 @pytest.fixture(scope="session")
 def worker_id_suffix(request: pytest.FixtureRequest) -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+    # The process id too: two test runs on one server (two terminals, two agents) must not share databases.
+    return f'{os.environ.get("PYTEST_XDIST_WORKER", "main")}_{os.getpid()}'
+
 
 
 @pytest.fixture(scope="session")

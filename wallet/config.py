@@ -33,6 +33,7 @@ class Defaults:
 
     # Geofences and the location pipeline (distances in metres, times in seconds unless named).
     GEOFENCE_INDEX_CHECK_SECONDS = 2.0  # how stale a process's index may be after a change
+    GEOFENCE_LOOKUP = "index"  # "postgis": one ST_Covers query per fix, the naive baseline of the benchmark
     GEOFENCE_MARGIN_M = 100.0  # fences this far beyond a fix's accuracy are "near" (exits, regions)
     LOCATION_MAX_BATCH = 120
     LOCATION_MAX_AGE = 10 * 60  # older fixes are stale: they would trigger offers too late

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from wallet.auth.models import Shopper
 from wallet.auth.principal import Principal
@@ -24,6 +24,7 @@ from wallet.core.time import utcnow
 from wallet.core.transaction import transaction
 from wallet.extensions import db
 from wallet.geo import services as geo
+from wallet.geo.index import Hit
 from wallet.geo.models import LastFix, LocationFix, Presence
 from wallet.locations import filters, presence
 from wallet.locations.filters import Fix
@@ -74,13 +75,13 @@ def record_fixes(*, principal: Principal, fixes: list[Fix], extra_rejections: Co
     config = current_app.config
     loaded = geo.current_index()
     screened = filters.screen(fixes, previous=_previous_fix(shopper.id), now=now, limits=_limits())
-    rejected = Counter({reason: 0 for reason in filters.REASONS}) + screened.rejected + (extra_rejections or Counter())
-    result = Recorded(accepted=len(screened.accepted), rejected={r: rejected[r] for r in sorted(rejected)})
+    rejected = screened.rejected + (extra_rejections or Counter())
+    reasons = sorted(set(filters.REASONS) | set(rejected))  # every reason, even at zero, for a stable answer
+    result = Recorded(accepted=len(screened.accepted), rejected={reason: rejected[reason] for reason in reasons})
     if not screened.accepted:
         return result
     accepted = screened.accepted
-    hits = loaded.index.locate_many([f.lat for f in accepted], [f.lon for f in accepted],
-                                    [f.accuracy_m for f in accepted])
+    hits = _locate(loaded, accepted)
     _remember(shopper.id, accepted[-1])
     near_any = any(hits)
     retention = int(config["LOCATION_RETENTION"])
@@ -99,7 +100,23 @@ def record_fixes(*, principal: Principal, fixes: list[Fix], extra_rejections: Co
     return result
 
 
-def _move_presence(shopper: Shopper, accepted: list[Fix], hits: list[list[Any]], inside_rows: dict[uuid.UUID, Presence],
+def _locate(loaded: geo.LoadedIndex, fixes: list[Fix]) -> list[list[Hit]]:
+    """The fences each fix is in or near: from the in-memory index, or (``GEOFENCE_LOOKUP=postgis``,
+    the naive design kept as the benchmark's baseline) one PostGIS query per fix."""
+    if current_app.config["GEOFENCE_LOOKUP"] != "postgis":
+        return loaded.index.locate_many([f.lat for f in fixes], [f.lon for f in fixes], [f.accuracy_m for f in fixes])
+    covering = text(
+        "SELECT id FROM geofences WHERE active AND ST_Covers(area, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"
+    )
+    return [
+        # Only containment is known here: report covering fences as clearly inside.
+        [Hit(str(fence_id), -(fix.accuracy_m + 1.0))
+         for fence_id in db.session.scalars(covering, {"lon": fix.lon, "lat": fix.lat})]
+        for fix in fixes
+    ]
+
+
+def _move_presence(shopper: Shopper, accepted: list[Fix], hits: list[list[Hit]], inside_rows: dict[uuid.UUID, Presence],
                    loaded: geo.LoadedIndex, result: Recorded) -> None:
     from wallet.offers import services as offers  # offers depend on geo; import here to keep the layers acyclic
 
@@ -108,8 +125,10 @@ def _move_presence(shopper: Shopper, accepted: list[Fix], hits: list[list[Any]],
     # Serialise a shopper's concurrent requests: two phones' batches must not both enter a fence.
     session.execute(select(Shopper.id).where(Shopper.id == shopper.id).with_for_update())
     fence_ids = {uuid.UUID(hit.fence_id) for fix_hits in hits for hit in fix_hits} | set(inside_rows)
+    # Read after the lock, fresh: another request may just have committed a change to these rows.
     rows = {row.geofence_id: row for row in session.scalars(
-        select(Presence).where(Presence.shopper_id == shopper.id, Presence.geofence_id.in_(fence_ids)))}
+        select(Presence).where(Presence.shopper_id == shopper.id, Presence.geofence_id.in_(fence_ids))
+        .execution_options(populate_existing=True))}
     states = {fence_id: _state(row) for fence_id, row in rows.items()}
     for fix, fix_hits in zip(accepted, hits):
         distances = {uuid.UUID(hit.fence_id): hit.distance_m for hit in fix_hits}
