@@ -43,19 +43,19 @@ def offset(lat: float, lon: float, north_m: float, east_m: float) -> tuple[float
 
 
 def walk(lat: float, lon: float, minutes_inside: float) -> list[tuple[float, float, float, float]]:
-    """(seconds from the start, lat, lon, accuracy): 300 m west of the store to its centre at walking
-    pace, a stay inside, then 300 m east again. One fix every 15 s."""
+    """(seconds from the start, lat, lon, accuracy): 150 m west of the store to its centre at walking
+    pace, a stay inside, then 150 m east again. One fix every 10 s."""
     fixes, t = [], 0.0
-    for east in range(-300, 1, 20):  # ~1.4 m/s
+    for east in range(-150, 1, 15):  # 1.5 m/s
         fixes.append((t, *offset(lat, lon, 0, east), 8.0))
-        t += 15
+        t += 10
     stay_until = t + minutes_inside * 60
     while t < stay_until:
         fixes.append((t, *offset(lat, lon, 3 * math.sin(t), 3 * math.cos(t)), 6.0))  # GPS jitter indoors
-        t += 15
-    for east in range(20, 301, 20):
+        t += 10
+    for east in range(15, 151, 15):
         fixes.append((t, *offset(lat, lon, 0, east), 8.0))
-        t += 15
+        t += 10
     return fixes
 
 
@@ -65,7 +65,8 @@ def main() -> None:
     parser.add_argument("--email", default="shopper@demo.wallet")
     parser.add_argument("--password", default="demo-password")
     parser.add_argument("--store", default="Lumière Châtelet", help="a store of the demo catalogue")
-    parser.add_argument("--minutes-inside", type=float, default=6.0)
+    parser.add_argument("--minutes-inside", type=float, default=5.5,
+                        help="at most 6.5: the whole walk must fit in the server's 10-minute freshness window")
     args = parser.parse_args()
     base = args.base_url.rstrip("/")
 
@@ -85,10 +86,10 @@ def main() -> None:
     fixes = walk(lat, lon, args.minutes_inside)
     start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=fixes[-1][0] + 5)
     coupons = 0
-    for first in range(0, len(fixes), 4):  # a phone batching four fixes a minute
+    for first in range(0, len(fixes), 6):  # a phone batching a minute of fixes
         batch = [
             {"lat": la, "lon": lo, "accuracy_m": acc, "recorded_at": (start + dt.timedelta(seconds=t)).isoformat()}
-            for t, la, lo, acc in fixes[first:first + 4]
+            for t, la, lo, acc in fixes[first:first + 6]
         ]
         answer = call(base, "POST", "/v1/me/locations", {"fixes": batch}, token)
         refused = {reason: n for reason, n in answer["rejected"].items() if n}
