@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import math
+
 from dataclasses import dataclass, field
 
 import shapely
@@ -15,6 +18,12 @@ from wallet.auth.services import create_platform_admin, sign_up_shopper
 from wallet.brands import services as brands
 from wallet.brands.models import Brand, Store
 from wallet.cards import services as cards
+from wallet.core.time import utcnow
+from wallet.geo.geometry import parse_geojson_polygon
+from wallet.geo.models import Geofence
+from wallet.geo.services import create_geofence
+from wallet.offers import services as offers
+from wallet.offers.schemas import OfferCreateSchema
 from wallet.core.transaction import transaction
 from wallet.extensions import db
 
@@ -139,6 +148,7 @@ def seed_demo() -> DemoCredentials:
                 )
             credentials.accounts.append((f"{role.value} ({spec['staff']})", email))
 
+    _ensure_geofences_and_offers(acting)
     _ensure_demo_pos_key()
     shopper = db.session.scalar(select(Shopper).where(Shopper.email == SHOPPER))
     if shopper is None:
@@ -164,6 +174,62 @@ def _fill_wallet(shopper: Principal) -> None:
     cards.add_card(principal=shopper, brand_id=grocer.id, number="MV20240042", label="Maison Verte")
     cards.add_card(principal=shopper, shop_name="Fromagerie du Marché", number="4006381333931",
                    symbology="ean13", label="Fromagerie")
+
+
+def _ensure_geofences_and_offers(acting: Principal) -> None:
+    """A fence around every demo store (a polygon at Châtelet, circles elsewhere) and a few live offers."""
+    if db.session.scalar(select(Geofence.id).limit(1)) is not None:
+        return
+    for store in db.session.scalars(select(Store).order_by(Store.name)).all():
+        lat, lon = store.location.y, store.location.x
+        if store.name == "Lumière Châtelet":
+            shape: dict[str, object] = {"polygon": _square(lat, lon, half_side_m=25)}
+        else:
+            shape = {"circle": {"center": store.location, "radius_m": 60.0}}
+        create_geofence(principal=acting, brand_id=store.brand_id,
+                        data={"store_id": store.id, "name": f"{store.name} entrance", **shape})
+    now = utcnow()
+    window = {"valid_from": (now - dt.timedelta(days=1)).isoformat(),
+              "valid_until": (now + dt.timedelta(days=365)).isoformat()}
+    for brand_name, offer in DEMO_OFFERS:
+        brand = db.session.scalar(select(Brand).where(Brand.name_key == brand_name))
+        assert brand is not None
+        data = OfferCreateSchema().load({**offer, **window, "all_stores": True})
+        created = offers.create_offer(principal=acting, brand_id=brand.id, data=data)
+        offers.activate_offer(principal=acting, brand_id=brand.id, offer_id=created.id)
+
+
+def _square(lat: float, lon: float, *, half_side_m: float) -> dict[str, object]:
+    dlat = math.degrees(half_side_m / 6_371_008.8)
+    dlon = dlat / math.cos(math.radians(lat))
+    ring = [[lon - dlon, lat - dlat], [lon + dlon, lat - dlat], [lon + dlon, lat + dlat], [lon - dlon, lat + dlat],
+            [lon - dlon, lat - dlat]]
+    return parse_geojson_polygon({"type": "Polygon", "coordinates": [ring]})
+
+
+def _texts(fr: tuple[str, str], en: tuple[str, str]) -> dict[str, dict[str, str]]:
+    return {"fr": {"title": fr[0], "description": fr[1]}, "en": {"title": en[0], "description": en[1]}}
+
+
+DEMO_OFFERS = [
+    ("boulangerie lumière", {
+        "reward": {"type": "free_item", "item": "Croissant"},
+        "content": _texts(("Un croissant offert", "Passez nous voir : le croissant est pour nous."),
+                          ("A free croissant", "Drop in: the croissant is on us.")),
+        "trigger": "enter", "max_per_shopper": 1, "coupon_ttl_minutes": 60,
+    }),
+    ("boulangerie lumière", {
+        "reward": {"type": "percent_off", "percent": 10},
+        "content": _texts(("-10 % sur la viennoiserie", "Vous prenez le temps : profitez-en."),
+                          ("10% off pastries", "Taking your time? Enjoy.")),
+        "trigger": "dwell", "dwell_minutes": 5, "coupon_ttl_minutes": 30, "cooldown_minutes": 1440,
+    }),
+    ("maison verte", {
+        "reward": {"type": "amount_off", "amount_minor": 300, "currency": "EUR"},
+        "content": _texts(("3 € offerts", "3 € de remise sur vos courses."), ("3 € off", "3 € off your shopping.")),
+        "trigger": "enter", "audience": "members", "daily_budget": 200, "coupon_ttl_minutes": 120,
+    }),
+]
 
 
 def _ensure_demo_pos_key() -> None:

@@ -16,7 +16,10 @@ def register(app: Flask, api: Api) -> None:
     from wallet.cards.routes import blp as cards_blp
     from wallet.geo.routes import blp as geofences_blp
     from wallet.locations.routes import blp as locations_blp
+    from wallet.offers.routes import blp as offers_blp
+    from wallet.offers.routes import coupons_blp
     from wallet.pos.routes import blp as pos_blp
+    from wallet.privacy.routes import blp as privacy_blp
 
     api.spec.components.security_scheme("bearerAuth", BEARER_SCHEME)
     api.spec.components.security_scheme("posApiKey", API_KEY_SCHEME)
@@ -28,10 +31,13 @@ def register(app: Flask, api: Api) -> None:
         me_blp,
         staff_me_blp,
         cards_blp,
+        coupons_blp,
+        privacy_blp,
         locations_blp,
         catalogue_blp,
         brands_blp,
         geofences_blp,
+        offers_blp,
         pos_blp,
     )
     for blueprint in blueprints:

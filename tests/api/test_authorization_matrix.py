@@ -224,6 +224,93 @@ CASES = [
 ]
 
 
+# --- geofenced offers: offers (brand staff), coupons and brand consents (shoppers) ----------------
+
+OFFER_MANAGERS = {"anonymous": 401, "shopper": 403, "pos_key": 403, "cashier": 403, "other_brand_admin": 404,
+                  "*": 200}
+
+
+def _matrix_offer(world: World, status: str = "draft") -> uuid.UUID:
+    import datetime as dt
+
+    from wallet.core.time import utcnow
+    from wallet.core.transaction import transaction
+    from wallet.offers.models import Offer
+
+    now = utcnow()
+    with transaction() as session:
+        offer = Offer(id=uuid.uuid4(), brand_id=world.brand.id, status=status, reward_type="percent_off",
+                      reward_percent=10, content={"fr": {"title": "-10 %", "description": "Tout"},
+                                                  "en": {"title": "10% off", "description": "All"}},
+                      default_locale="fr", valid_from=now - dt.timedelta(hours=1),
+                      valid_until=now + dt.timedelta(days=7), schedule=[], trigger="enter", all_stores=True,
+                      audience="opted_in", coupon_ttl_minutes=120, issued_count=0)
+        session.add(offer)
+    return offer.id
+
+
+def _offer_url(world: World, status: str = "draft", suffix: str = "") -> str:
+    return f"/v1/brands/{world.brand.id}/offers/{_matrix_offer(world, status)}{suffix}"
+
+
+def _new_offer_body(world: World) -> dict[str, Any]:
+    return {"reward": {"type": "free_item", "item": "Un café"},
+            "content": {"fr": {"title": "Café offert", "description": "Ce matin"},
+                        "en": {"title": "Free coffee", "description": "This morning"}},
+            "valid_from": "2026-01-01T00:00:00+00:00", "valid_until": "2099-01-01T00:00:00+00:00", "all_stores": True}
+
+
+def _matrix_coupon(world: World) -> uuid.UUID:
+    """A coupon of the matrix shopper (a member of the brand, so opted in), issued at a fence of its store."""
+    import shapely
+
+    from wallet.core.time import utcnow
+    from wallet.core.transaction import transaction
+    from wallet.geo.models import POLYGON, Geofence
+    from wallet.offers import services as offers
+
+    _matrix_offer(world, "active")
+    with transaction() as session:
+        fence = Geofence(brand_id=world.brand.id, store_id=world.store.id, name="Door", kind=POLYGON,
+                         area=shapely.Point(2.3522, 48.8566).buffer(0.0005))
+        session.add(fence)
+        session.flush()
+        now = utcnow()
+        [coupon] = offers.issue_coupons(shopper_id=world.shopper.id, geofence_id=fence.id, trigger="enter",
+                                        visit_started_at=now, at=now)
+    return coupon.id
+
+
+CASES += [
+    Case("GET", "/v1/brands/<uuid:brand_id>/offers", OFFER_MANAGERS,
+         lambda w: (f"/v1/brands/{w.brand.id}/offers?status=draft", None)),
+    Case("POST", "/v1/brands/<uuid:brand_id>/offers", _with(OFFER_MANAGERS, 201),
+         lambda w: (f"/v1/brands/{w.brand.id}/offers", _new_offer_body(w))),
+    Case("GET", "/v1/brands/<uuid:brand_id>/offers/<uuid:offer_id>", OFFER_MANAGERS,
+         lambda w: (_offer_url(w), None)),
+    Case("PATCH", "/v1/brands/<uuid:brand_id>/offers/<uuid:offer_id>", OFFER_MANAGERS,
+         lambda w: (_offer_url(w), {"max_per_shopper": 2})),
+    Case("DELETE", "/v1/brands/<uuid:brand_id>/offers/<uuid:offer_id>", _with(OFFER_MANAGERS, 204),
+         lambda w: (_offer_url(w), None)),
+    Case("POST", "/v1/brands/<uuid:brand_id>/offers/<uuid:offer_id>/activate", OFFER_MANAGERS,
+         lambda w: (_offer_url(w, "draft", "/activate"), None)),
+    Case("POST", "/v1/brands/<uuid:brand_id>/offers/<uuid:offer_id>/pause", OFFER_MANAGERS,
+         lambda w: (_offer_url(w, "active", "/pause"), None)),
+    Case("POST", "/v1/brands/<uuid:brand_id>/offers/<uuid:offer_id>/end", OFFER_MANAGERS,
+         lambda w: (_offer_url(w, "paused", "/end"), None)),
+    Case("GET", "/v1/me/coupons", SHOPPER_ONLY, lambda w: ("/v1/me/coupons?status=active", None)),
+    Case("GET", "/v1/me/coupons/<uuid:coupon_id>", SHOPPER_ONLY,
+         lambda w: (f"/v1/me/coupons/{_matrix_coupon(w)}", None)),
+    Case("GET", "/v1/me/coupons/<uuid:coupon_id>/barcode", SHOPPER_ONLY,
+         lambda w: (f"/v1/me/coupons/{_matrix_coupon(w)}/barcode?format=svg", None)),
+    Case("GET", "/v1/me/coupons/<uuid:coupon_id>/pass", SHOPPER_ONLY,
+         lambda w: (f"/v1/me/coupons/{_matrix_coupon(w)}/pass", None)),
+    Case("GET", "/v1/me/brand-consents", SHOPPER_ONLY, lambda w: ("/v1/me/brand-consents", None)),
+    Case("PUT", "/v1/me/brand-consents/<uuid:brand_id>", SHOPPER_ONLY,
+         lambda w: (f"/v1/me/brand-consents/{w.brand.id}", {"opted_in": False})),
+]
+
+
 @pytest.mark.parametrize("caller", CALLERS)
 @pytest.mark.parametrize("case", CASES, ids=lambda case: f"{case.method} {case.rule}")
 def test_caller_gets_the_expected_status(client, world, case: Case, caller: str) -> None:

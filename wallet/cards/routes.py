@@ -1,6 +1,5 @@
 """HTTP endpoints of the shopper's wallet: cards, program memberships, barcodes and passes."""
 
-from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -18,14 +17,10 @@ from wallet.cards.schemas import (
     PassSchema,
 )
 from wallet.core.pagination import paged
+from wallet.passes.images import IMAGE_CONTENT, image_response
 from wallet.passes.render import RenderOptions
 
 blp = Blueprint("cards", __name__, url_prefix="/v1/me", description="The shopper's wallet (shoppers)")
-
-IMAGE_CONTENT = {
-    "image/png": {"schema": {"type": "string", "format": "binary"}},
-    "image/svg+xml": {"schema": {"type": "string"}},
-}
 
 
 @blp.route("/cards")
@@ -85,11 +80,7 @@ class CardBarcode(MethodView):
     def get(self, args, card_id):
         """The card's code as an image, to show at the till"""
         rendered = services.render_card(principal=current_principal(), card_id=card_id, options=RenderOptions(**args))
-        response = Response(rendered.image.data, mimetype=rendered.image.media_type)
-        response.add_etag()
-        response.cache_control.private = True
-        response.cache_control.max_age = rendered.max_age
-        return response.make_conditional(request)
+        return image_response(rendered)
 
 
 @blp.route("/cards/<uuid:card_id>/pass")

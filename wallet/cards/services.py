@@ -21,7 +21,8 @@ from wallet.extensions import db
 from wallet.geo.geometry import distance_m
 from wallet.passes import services as passes
 from wallet.passes.models import MEMBER_CARD, Pass
-from wallet.passes.render import InvalidRenderOptions, RenderedImage, RenderOptions, render
+from wallet.passes.images import STATIC_MAX_AGE, PassImage, render_code, render_live_code
+from wallet.passes.render import RenderOptions
 from wallet.passes.symbologies import InvalidContent, Symbology, luhn_check_digit, normalize_content
 from wallet.privacy import services as privacy
 
@@ -233,23 +234,11 @@ def membership_pass(*, principal: Principal, card_id: uuid.UUID) -> passes.PassD
 # --- rendering ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class CardImage:
-    image: RenderedImage
-    max_age: int  # seconds the image stays good: a day for static numbers, the step for rotating codes
-
-
-def render_card(*, principal: Principal, card_id: uuid.UUID, options: RenderOptions) -> CardImage:
+def render_card(*, principal: Principal, card_id: uuid.UUID, options: RenderOptions) -> PassImage:
     """The barcode to show at the till: the card's number, or the live rotating code of a member card."""
     card = get_card(principal=principal, card_id=card_id)
     if card.membership is not None:
         pass_ = db.session.get(Pass, card.membership.pass_id)
         assert pass_ is not None
-        descriptor = passes.describe_pass(pass_)
-        content, symbology, max_age = descriptor.current_code, Symbology.QR, descriptor.valid_for_seconds
-    else:
-        content, symbology, max_age = card.number, Symbology(card.symbology), 86400
-    try:
-        return CardImage(render(content, symbology, options), max_age)
-    except (InvalidRenderOptions, InvalidContent) as error:
-        raise ValidationFailed(str(error), errors={"query": {"_": [str(error)]}}, reason="unrenderable") from None
+        return render_live_code(pass_, options)
+    return render_code(card.number, Symbology(card.symbology), options, max_age=STATIC_MAX_AGE)

@@ -30,5 +30,5 @@ class Scan(MethodView):
                                        "code_forged, code_expired or code_replayed")
     @blp.alt_response(429, description="Too many wrong codes for this pass (reason code_locked)")
     def post(self, data):
-        """Identify what the till scanned (a member card of this brand), spending its rotating code"""
+        """Identify what the till scanned (a member card or a coupon of this brand), spending its rotating code"""
         return services.scan(principal=current_principal(), **data)

@@ -3,6 +3,7 @@
 from marshmallow import fields, validate
 
 from wallet.core.schemas import StrictSchema
+from wallet.offers.schemas import ScannedCouponSchema
 
 
 class PosContextSchema(StrictSchema):
@@ -27,7 +28,9 @@ class ScannedMemberSchema(StrictSchema):
 
 
 class ScanResultSchema(StrictSchema):
-    kind = fields.String(dump_only=True, metadata={"description": "member_card"})
+    kind = fields.String(dump_only=True, metadata={"description": "member_card or coupon"})
     brand_id = fields.UUID(dump_only=True)
     store_id = fields.UUID(dump_only=True)
-    member = fields.Nested(ScannedMemberSchema, dump_only=True)
+    member = fields.Nested(ScannedMemberSchema, dump_only=True, metadata={"description": "For a member card"})
+    coupon = fields.Nested(ScannedCouponSchema, dump_only=True,
+                           metadata={"description": "For a coupon: what it gives, and whether it is usable now"})

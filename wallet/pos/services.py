@@ -13,8 +13,9 @@ from wallet.brands.models import Brand
 from wallet.cards.models import Membership
 from wallet.core.errors import NotFound, PermissionDenied, ValidationFailed
 from wallet.extensions import db
+from wallet.offers import services as offers
 from wallet.passes import services as passes
-from wallet.passes.models import MEMBER_CARD
+from wallet.passes.models import COUPON, MEMBER_CARD
 
 TILL_ROLES = (Role.CASHIER, POS_KEY)
 
@@ -40,8 +41,12 @@ def scan(*, principal: Principal, code: str, store_id: uuid.UUID | None = None) 
     store_id = _till_store(principal, store_id)
     assert principal.brand_id is not None
     pass_ = passes.resolve_code(code, brand_id=principal.brand_id)
-    if pass_.kind != MEMBER_CARD:  # coupons arrive with the geofenced-offers issue
-        raise ValidationFailed.on("code", "This code is not a member card.")
+    if pass_.kind == COUPON:
+        # Reported whatever its state: the cashier tells the shopper why an expired one is refused.
+        return {"kind": "coupon", "brand_id": principal.brand_id, "store_id": store_id,
+                "coupon": offers.describe_coupon_for_till(pass_id=pass_.id)}
+    if pass_.kind != MEMBER_CARD:
+        raise ValidationFailed.on("code", "This code is neither a member card nor a coupon.")
     row = db.session.execute(
         select(Membership, Shopper.display_name)
         .join(Shopper, Shopper.id == Membership.shopper_id)

@@ -1,0 +1,633 @@
+"""Use cases of offers: retailers configure them, the location pipeline issues their coupons,
+shoppers see and show their coupons, tills read them.
+
+Caps and budgets hold under concurrency because every counter moves by one conditional
+statement (``UPDATE ... WHERE issued_count < global_budget``, ``INSERT ... ON CONFLICT DO UPDATE
+... WHERE``): the database, not a read-then-write in Python, decides who gets the last coupon.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, and_, delete, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from wallet.auth.models import Role, Shopper
+from wallet.auth.principal import Principal, check_brand_access
+from wallet.brands.models import Brand, Store
+from wallet.cards.models import Membership
+from wallet.core.errors import Conflict, NotFound, ValidationFailed
+from wallet.core.pagination import Page, paginate
+from wallet.core.time import utcnow
+from wallet.core.transaction import transaction
+from wallet.extensions import db
+from wallet.geo.models import Geofence
+from wallet.offers import schedule
+from wallet.offers.models import (
+    ACTIVE,
+    BIRTHDAY_MONTH,
+    DRAFT,
+    DWELL,
+    ENDED,
+    ENTER,
+    ISSUED,
+    MEMBERS,
+    OPTED_IN,
+    PAUSED,
+    REDEEMED,
+    Coupon,
+    Offer,
+    OfferDailyCount,
+    OfferGeofence,
+    OfferShopperCount,
+)
+from wallet.passes import services as passes
+from wallet.passes.images import PassImage, render_live_code
+from wallet.passes.models import COUPON, Pass
+from wallet.passes.render import RenderOptions
+from wallet.privacy.models import BrandConsent
+from wallet.push.models import PENDING, PushOutbox
+
+MANAGERS = (Role.BRAND_ADMIN, Role.MARKETER)
+# Reward fields of the API and the columns that hold them.
+_REWARD_COLUMNS = {
+    "percent": "reward_percent",
+    "amount_minor": "reward_amount_minor",
+    "currency": "reward_currency",
+    "item": "reward_item",
+    "points": "reward_points",
+}
+# Which states each lifecycle action may start from.
+_TRANSITIONS = {
+    ACTIVE: frozenset({DRAFT, PAUSED}),
+    PAUSED: frozenset({ACTIVE}),
+    ENDED: frozenset({DRAFT, ACTIVE, PAUSED}),
+}
+# A geofence coupon is worth pushing only while the shopper may still be at the store.
+MAX_PUSH_TTL = dt.timedelta(minutes=15)
+PUSH_KIND = "coupon"
+
+
+def reward_of(offer: Offer) -> dict[str, Any]:
+    """The reward as the API shows it: its type and only the fields of that type."""
+    reward: dict[str, Any] = {"type": offer.reward_type}
+    for name, column in _REWARD_COLUMNS.items():
+        value = getattr(offer, column)
+        if value is not None:
+            reward[name] = value
+    return reward
+
+
+def localized(offer: Offer, locale: str | None) -> tuple[str, dict[str, Any]]:
+    """The offer's texts closest to ``locale`` ("fr-CA", then "fr"), else in its default locale."""
+    by_key = {key.lower(): key for key in offer.content}
+    wanted = (locale or "").lower()
+    for candidate in (wanted, wanted.split("-")[0], offer.default_locale.lower()):
+        if candidate in by_key:
+            key = by_key[candidate]
+            return key, offer.content[key]
+    key = next(iter(offer.content))
+    return key, offer.content[key]
+
+
+# --- offers (retailers) ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OfferView:
+    """An offer with the fences it listens to, as the API shows it."""
+
+    offer: Offer
+    geofence_ids: list[uuid.UUID]
+
+    @property
+    def reward(self) -> dict[str, Any]:
+        return reward_of(self.offer)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.offer, name)
+
+
+def create_offer(*, principal: Principal, brand_id: uuid.UUID, data: dict[str, Any]) -> OfferView:
+    """A draft offer of ``brand_id``; it issues nothing until activated."""
+    check_brand_access(principal, brand_id, *MANAGERS)
+    with transaction() as session:
+        _brand(brand_id)
+        offer = Offer(id=uuid.uuid4(), brand_id=brand_id, status=DRAFT, issued_count=0, created_by_id=principal.id)
+        fence_ids = _check_geofences(brand_id, data.get("geofence_ids", []))
+        _apply(offer, data)
+        _check_consistency(offer, fence_ids)
+        session.add(offer)
+        session.flush()
+        _set_geofences(offer.id, fence_ids)
+    return OfferView(offer, fence_ids)
+
+
+def list_offers(
+    *, principal: Principal, brand_id: uuid.UUID, status: str | None, page: int, page_size: int
+) -> Page[OfferView]:
+    """The brand's offers, newest first, optionally in one status."""
+    check_brand_access(principal, brand_id, *MANAGERS)
+    _brand(brand_id)
+    query = select(Offer).where(Offer.brand_id == brand_id).order_by(Offer.created_at.desc(), Offer.id)
+    if status is not None:
+        query = query.where(Offer.status == status)
+    found = paginate(query, page=page, page_size=page_size)
+    fences = _geofence_ids_of([offer.id for offer in found.items])
+    return Page(items=[OfferView(offer, fences.get(offer.id, [])) for offer in found.items], total=found.total)
+
+
+def get_offer(*, principal: Principal, brand_id: uuid.UUID, offer_id: uuid.UUID) -> OfferView:
+    check_brand_access(principal, brand_id, *MANAGERS, what="Offer")
+    return _view(_offer(brand_id, offer_id))
+
+
+def update_offer(
+    *, principal: Principal, brand_id: uuid.UUID, offer_id: uuid.UUID, changes: dict[str, Any]
+) -> OfferView:
+    """Change an offer that has not ended; reward, content, schedule and fences are replaced whole."""
+    check_brand_access(principal, brand_id, *MANAGERS, what="Offer")
+    with transaction():
+        offer = _offer(brand_id, offer_id, for_update=True)
+        if offer.status == ENDED:
+            raise Conflict("An ended offer cannot be changed.", reason="offer_ended")
+        if "geofence_ids" in changes:
+            fence_ids = _check_geofences(brand_id, changes["geofence_ids"])
+        else:
+            fence_ids = _geofence_ids_of([offer.id]).get(offer.id, [])
+        _apply(offer, changes)
+        _check_consistency(offer, fence_ids)
+        if "geofence_ids" in changes:
+            _set_geofences(offer.id, fence_ids)
+    return OfferView(offer, fence_ids)
+
+
+def delete_offer(*, principal: Principal, brand_id: uuid.UUID, offer_id: uuid.UUID) -> None:
+    """Delete a draft; an offer that has been live is ended instead, so its coupons keep their offer."""
+    check_brand_access(principal, brand_id, *MANAGERS, what="Offer")
+    with transaction() as session:
+        offer = _offer(brand_id, offer_id, for_update=True)
+        if offer.status != DRAFT:
+            raise Conflict("Only drafts can be deleted; end the offer instead.", reason="offer_not_draft")
+        session.delete(offer)
+
+
+def activate_offer(*, principal: Principal, brand_id: uuid.UUID, offer_id: uuid.UUID) -> OfferView:
+    """Start (or resume) issuing: draft or paused → active."""
+    return _transition(principal, brand_id, offer_id, ACTIVE)
+
+
+def pause_offer(*, principal: Principal, brand_id: uuid.UUID, offer_id: uuid.UUID) -> OfferView:
+    """Stop issuing for a while: active → paused."""
+    return _transition(principal, brand_id, offer_id, PAUSED)
+
+
+def end_offer(*, principal: Principal, brand_id: uuid.UUID, offer_id: uuid.UUID) -> OfferView:
+    """Stop issuing for good: draft, active or paused → ended. Coupons already issued stay valid."""
+    return _transition(principal, brand_id, offer_id, ENDED)
+
+
+def _transition(principal: Principal, brand_id: uuid.UUID, offer_id: uuid.UUID, target: str) -> OfferView:
+    check_brand_access(principal, brand_id, *MANAGERS, what="Offer")
+    with transaction():
+        # Locked, so that a coupon being issued sees either the old status or the new one.
+        offer = _offer(brand_id, offer_id, for_update=True)
+        if offer.status not in _TRANSITIONS[target]:
+            raise Conflict(f"An offer cannot go from {offer.status} to {target}.", reason="invalid_transition")
+        fence_ids = _geofence_ids_of([offer.id]).get(offer.id, [])
+        if target == ACTIVE:
+            _check_activatable(offer, fence_ids)
+        offer.status = target
+    return OfferView(offer, fence_ids)
+
+
+def _check_activatable(offer: Offer, fence_ids: list[uuid.UUID]) -> None:
+    problems: dict[str, list[str]] = {}
+    if offer.valid_until <= utcnow():
+        problems["valid_until"] = ["Is in the past: extend the offer before activating it."]
+    if not offer.all_stores and not fence_ids:
+        problems["geofence_ids"] = ["Attach geofences (or set all_stores) before activating the offer."]
+    if problems:
+        raise Conflict("The offer cannot be activated yet; see errors.", reason="offer_incomplete",
+                       errors={"offer": problems})
+
+
+def _apply(offer: Offer, values: dict[str, Any]) -> None:
+    for name, value in values.items():
+        if name == "geofence_ids":
+            continue
+        if name == "reward":
+            offer.reward_type = value["type"]
+            for field, column in _REWARD_COLUMNS.items():
+                setattr(offer, column, value.get(field))
+        elif name == "schedule":
+            offer.schedule = [{**window, "days": sorted(window["days"])} for window in value]
+        else:
+            setattr(offer, name, value)
+
+
+def _check_consistency(offer: Offer, fence_ids: list[uuid.UUID]) -> None:
+    """Rules across fields, checked on the offer as it will be (after a PATCH, not only its body)."""
+    errors: dict[str, list[str]] = {}
+    if offer.valid_until <= offer.valid_from:
+        errors["valid_until"] = ["Must be after valid_from."]
+    if offer.default_locale not in offer.content:
+        errors["default_locale"] = [f"No texts in '{offer.default_locale}': use one of the content's locales."]
+    if offer.trigger == DWELL and offer.dwell_minutes is None:
+        errors["dwell_minutes"] = ["Required for a dwell trigger."]
+    if offer.trigger == ENTER and offer.dwell_minutes is not None:
+        errors["dwell_minutes"] = ["Only for a dwell trigger."]
+    if offer.all_stores and fence_ids:
+        errors["geofence_ids"] = ["Give geofence_ids or all_stores: true, not both."]
+    elif offer.status == ACTIVE and not offer.all_stores and not fence_ids:
+        errors["geofence_ids"] = ["An active offer needs geofences or all_stores: true."]
+    if errors:
+        raise ValidationFailed("The offer's fields do not agree; see errors.", errors={"json": errors})
+
+
+def _check_geofences(brand_id: uuid.UUID, geofence_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+    wanted = list(dict.fromkeys(geofence_ids))
+    if not wanted:
+        return []
+    found = set(db.session.scalars(select(Geofence.id).where(Geofence.brand_id == brand_id, Geofence.id.in_(wanted))))
+    missing = [str(fence_id) for fence_id in wanted if fence_id not in found]
+    if missing:
+        raise ValidationFailed.on("geofence_ids", f"Not geofences of this brand: {', '.join(missing)}.")
+    return wanted
+
+
+def _set_geofences(offer_id: uuid.UUID, fence_ids: list[uuid.UUID]) -> None:
+    db.session.execute(delete(OfferGeofence).where(OfferGeofence.offer_id == offer_id))
+    db.session.add_all(OfferGeofence(offer_id=offer_id, geofence_id=fence_id) for fence_id in fence_ids)
+    db.session.flush()
+
+
+def _geofence_ids_of(offer_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
+    fences: dict[uuid.UUID, list[uuid.UUID]] = {}
+    if offer_ids:
+        rows = db.session.execute(
+            select(OfferGeofence.offer_id, OfferGeofence.geofence_id)
+            .where(OfferGeofence.offer_id.in_(offer_ids))
+            .order_by(OfferGeofence.geofence_id)
+        )
+        for offer_id, fence_id in rows:
+            fences.setdefault(offer_id, []).append(fence_id)
+    return fences
+
+
+def _view(offer: Offer) -> OfferView:
+    return OfferView(offer, _geofence_ids_of([offer.id]).get(offer.id, []))
+
+
+def _brand(brand_id: uuid.UUID) -> Brand:
+    brand = db.session.get(Brand, brand_id)
+    if brand is None:
+        raise NotFound("Brand not found.")
+    return brand
+
+
+def _offer(brand_id: uuid.UUID, offer_id: uuid.UUID, *, for_update: bool = False) -> Offer:
+    offer = db.session.get(Offer, offer_id, with_for_update=for_update or None)
+    if offer is None or offer.brand_id != brand_id:
+        raise NotFound("Offer not found.")
+    return offer
+
+
+# --- issuing (called by the location pipeline, inside its transaction) ---------------------
+
+
+class _Refused(Exception):
+    """A cap or budget said no: the savepoint of this offer is rolled back."""
+
+
+def issue_coupons(
+    *, shopper_id: uuid.UUID, geofence_id: uuid.UUID, trigger: str, visit_started_at: dt.datetime, at: dt.datetime
+) -> list[Coupon]:
+    """Issue the coupons a shopper earns by entering (or dwelling in) a geofence at ``at``.
+
+    Runs in the caller's transaction and only flushes: each coupon, its pass, its counters and
+    its push outbox row commit (or roll back) with the caller's change. For ``trigger="dwell"``
+    the caller reports every fix while the shopper stays inside; an offer issues once its
+    ``dwell_minutes`` have passed since ``visit_started_at``, and once per visit.
+    """
+    if trigger not in (ENTER, DWELL):
+        raise ValueError(f"unknown trigger {trigger!r}")
+    if at.tzinfo is None or visit_started_at.tzinfo is None:
+        raise ValueError("times must be aware datetimes")
+    session = db.session
+    fence = session.get(Geofence, geofence_id)
+    shopper = session.get(Shopper, shopper_id)
+    if fence is None or not fence.active or shopper is None or not shopper.is_active:
+        return []
+    # Every audience is among shoppers who opted in to the brand; an opt-out always wins.
+    consent = session.get(BrandConsent, (shopper_id, fence.brand_id))
+    if consent is None or not consent.opted_in:
+        return []
+    offers = list(session.scalars(_live_offers(fence, trigger, at)))
+    if not offers:
+        return []
+    store = session.get(Store, fence.store_id)
+    store_zone = schedule.zone_or(store.time_zone if store else None)
+    audience = _Audience(shopper, fence.brand_id, at)
+    coupons = []
+    for offer in offers:
+        if not schedule.is_open(offer.schedule, at, store_zone) or not audience.admits(offer.audience):
+            continue
+        if offer.trigger == DWELL and at - visit_started_at < dt.timedelta(minutes=offer.dwell_minutes or 0):
+            continue
+        coupon = _issue_one(offer, shopper, fence, visit_started_at=visit_started_at, at=at)
+        if coupon is not None:
+            coupons.append(coupon)
+    return coupons
+
+
+def _live_offers(fence: Geofence, trigger: str, at: dt.datetime) -> Select[tuple[Offer]]:
+    attached = select(OfferGeofence.offer_id).where(OfferGeofence.geofence_id == fence.id)
+    return (
+        select(Offer)
+        .where(
+            Offer.brand_id == fence.brand_id,
+            Offer.status == ACTIVE,
+            Offer.trigger == trigger,
+            Offer.valid_from <= at,
+            Offer.valid_until > at,
+            or_(Offer.all_stores.is_(True), Offer.id.in_(attached)),
+        )
+        # One order for every caller: concurrent issuers lock the counters of several offers
+        # in the same sequence, so they queue instead of deadlocking.
+        .order_by(Offer.id)
+    )
+
+
+class _Audience:
+    """Who an offer's audience admits; membership is looked up once, and only if needed."""
+
+    def __init__(self, shopper: Shopper, brand_id: uuid.UUID, at: dt.datetime) -> None:
+        self.shopper = shopper
+        self.brand_id = brand_id
+        self.at = at
+        self._member: bool | None = None
+
+    def admits(self, audience: str) -> bool:
+        if audience == OPTED_IN:
+            return True
+        if audience == MEMBERS:
+            if self._member is None:
+                self._member = db.session.scalar(select(Membership.id).where(
+                    Membership.shopper_id == self.shopper.id, Membership.brand_id == self.brand_id)) is not None
+            return self._member
+        if audience == BIRTHDAY_MONTH:
+            birthday = self.shopper.birthday
+            # The month as the shopper lives it: the 1st at 00:30 in Tokyo is still the 31st in Paris.
+            month = self.at.astimezone(schedule.zone_or(self.shopper.time_zone)).month
+            return birthday is not None and birthday.month == month
+        return False
+
+
+def _issue_one(
+    offer: Offer, shopper: Shopper, fence: Geofence, *, visit_started_at: dt.datetime, at: dt.datetime
+) -> Coupon | None:
+    """Take one from every counter of the offer and write the coupon, or write nothing at all."""
+    session = db.session
+    try:
+        with session.begin_nested():
+            _count_for_shopper(offer, shopper.id, visit_started_at=visit_started_at, at=at)
+            _count_for_day(offer, at)
+            _count_globally(offer)
+            coupon = _write_coupon(offer, shopper, fence, at)
+    except _Refused:
+        coupon = None
+    session.expire(offer, ["issued_count"])  # moved in SQL, not through the ORM
+    return coupon
+
+
+def _upsert(model: type[Any]) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT DO UPDATE ... WHERE on both backends we run on."""
+    dialect = db.session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+
+
+def _count_for_shopper(offer: Offer, shopper_id: uuid.UUID, *, visit_started_at: dt.datetime, at: dt.datetime) -> None:
+    """Per-shopper cap, cooldown and once-per-visit for dwell offers, in one conditional upsert.
+
+    A first coupon inserts the row; a concurrent first coupon waits on that row's unique key and
+    then sees the updated count, so two racing requests cannot both pass a cap of one.
+    """
+    conditions = []
+    if offer.max_per_shopper is not None:
+        conditions.append(OfferShopperCount.count < offer.max_per_shopper)
+    if offer.cooldown_minutes is not None:
+        conditions.append(OfferShopperCount.last_issued_at <= at - dt.timedelta(minutes=offer.cooldown_minutes))
+    if offer.trigger == DWELL:
+        conditions.append(OfferShopperCount.last_issued_at < visit_started_at)
+    insert = _upsert(OfferShopperCount).values(offer_id=offer.id, shopper_id=shopper_id, count=1, last_issued_at=at)
+    statement = insert.on_conflict_do_update(
+        index_elements=[OfferShopperCount.offer_id, OfferShopperCount.shopper_id],
+        set_={"count": OfferShopperCount.count + 1, "last_issued_at": insert.excluded.last_issued_at},
+        where=and_(*conditions) if conditions else None,
+    ).returning(OfferShopperCount.count)
+    if db.session.execute(statement).first() is None:
+        raise _Refused
+
+
+def _count_for_day(offer: Offer, at: dt.datetime) -> None:
+    """Counted every day (the daily budget, and the day's figures for reporting)."""
+    insert = _upsert(OfferDailyCount).values(offer_id=offer.id, day=at.astimezone(dt.UTC).date(), count=1)
+    statement = insert.on_conflict_do_update(
+        index_elements=[OfferDailyCount.offer_id, OfferDailyCount.day],
+        set_={"count": OfferDailyCount.count + 1},
+        where=OfferDailyCount.count < offer.daily_budget if offer.daily_budget is not None else None,
+    ).returning(OfferDailyCount.count)
+    if db.session.execute(statement).first() is None:
+        raise _Refused
+
+
+def _count_globally(offer: Offer) -> None:
+    """The global budget; also re-checks the status, which a marketer may have changed meanwhile."""
+    result = db.session.execute(
+        update(Offer)
+        .where(
+            Offer.id == offer.id,
+            Offer.status == ACTIVE,
+            or_(Offer.global_budget.is_(None), Offer.issued_count < Offer.global_budget),
+        )
+        # updated_at tells when staff last edited the offer, not when it last issued.
+        .values(issued_count=Offer.issued_count + 1, updated_at=Offer.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise _Refused
+
+
+def _write_coupon(offer: Offer, shopper: Shopper, fence: Geofence, at: dt.datetime) -> Coupon:
+    session = db.session
+    pass_ = passes.issue_pass(kind=COUPON, brand_id=offer.brand_id, shopper_id=shopper.id)
+    expires_at = min(at + dt.timedelta(minutes=offer.coupon_ttl_minutes), offer.valid_until)
+    coupon = Coupon(id=uuid.uuid4(), offer_id=offer.id, brand_id=offer.brand_id, shopper_id=shopper.id,
+                    pass_id=pass_.id, geofence_id=fence.id, store_id=fence.store_id, trigger=offer.trigger,
+                    status=ISSUED, issued_at=at, expires_at=expires_at)
+    session.add(coupon)
+    locale, text = localized(offer, shopper.locale)
+    relevance = min(expires_at - at, MAX_PUSH_TTL)
+    session.add(PushOutbox(
+        shopper_id=shopper.id,
+        brand_id=offer.brand_id,
+        coupon_id=coupon.id,
+        kind=PUSH_KIND,
+        payload={
+            "title": text["title"],
+            "body": text["description"],
+            "locale": locale,
+            "data": {"coupon_id": str(coupon.id), "offer_id": str(offer.id),
+                     "deep_link": f"wallet://coupons/{coupon.id}"},
+        },
+        # A newer coupon of the same offer replaces an undelivered older one on the phone.
+        collapse_key=f"offer-{offer.id}",
+        ttl_seconds=max(1, int(relevance.total_seconds())),
+        status=PENDING,
+    ))
+    session.flush()
+    return coupon
+
+
+# --- coupons (shoppers) ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CouponView:
+    """A coupon as its shopper sees it: the offer's texts in their language, brand, store, status."""
+
+    coupon: Coupon
+    offer: Offer
+    brand: Brand
+    store: Store | None
+    locale: str
+    text: dict[str, Any]
+    status: str
+
+    @property
+    def title(self) -> str:
+        return str(self.text["title"])
+
+    @property
+    def description(self) -> str:
+        return str(self.text["description"])
+
+    @property
+    def terms(self) -> str:
+        return str(self.text.get("terms", ""))
+
+    @property
+    def reward(self) -> dict[str, Any]:
+        return reward_of(self.offer)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.coupon, name)
+
+
+def coupon_status(coupon: Coupon, now: dt.datetime) -> str:
+    """active (usable now), expired, redeemed or void: expiry is a matter of time, not a stored state."""
+    if coupon.status == ISSUED:
+        return "active" if coupon.expires_at > now else "expired"
+    return coupon.status
+
+
+def list_my_coupons(*, principal: Principal, status: str | None, page: int, page_size: int) -> Page[CouponView]:
+    """The shopper's coupons, newest first; ``status`` active, redeemed or expired."""
+    now = utcnow()
+    query = select(Coupon).where(Coupon.shopper_id == principal.id).order_by(Coupon.issued_at.desc(), Coupon.id)
+    if status == "active":
+        query = query.where(Coupon.status == ISSUED, Coupon.expires_at > now)
+    elif status == "expired":
+        query = query.where(Coupon.status == ISSUED, Coupon.expires_at <= now)
+    elif status == "redeemed":
+        query = query.where(Coupon.status == REDEEMED)
+    found = paginate(query, page=page, page_size=page_size)
+    return Page(items=_coupon_views(principal, found.items, now), total=found.total)
+
+
+def get_my_coupon(*, principal: Principal, coupon_id: uuid.UUID) -> CouponView:
+    return _coupon_views(principal, [_my_coupon(principal, coupon_id)], utcnow())[0]
+
+
+def render_my_coupon(*, principal: Principal, coupon_id: uuid.UUID, options: RenderOptions) -> PassImage:
+    """The coupon's live rotating QR code, to show at the till."""
+    return render_live_code(_pass_of(_my_coupon(principal, coupon_id)), options)
+
+
+def my_coupon_pass(*, principal: Principal, coupon_id: uuid.UUID) -> passes.PassDescriptor:
+    """The coupon's rotating-code parameters, for showing it offline."""
+    return passes.describe_pass(_pass_of(_my_coupon(principal, coupon_id)))
+
+
+def _my_coupon(principal: Principal, coupon_id: uuid.UUID) -> Coupon:
+    coupon = db.session.get(Coupon, coupon_id)
+    if coupon is None or coupon.shopper_id != principal.id:
+        raise NotFound("Coupon not found.")
+    return coupon
+
+
+def _pass_of(coupon: Coupon) -> Pass:
+    pass_ = db.session.get(Pass, coupon.pass_id)
+    assert pass_ is not None
+    return pass_
+
+
+def _coupon_views(principal: Principal, coupons: list[Coupon], now: dt.datetime) -> list[CouponView]:
+    """Views of a page of coupons, with their offers, brands and stores loaded in one query each."""
+    if not coupons:
+        return []
+    shopper = db.session.get(Shopper, principal.id)
+    locale = shopper.locale if shopper is not None else None
+    offers = _by_id(Offer, {coupon.offer_id for coupon in coupons})
+    brands = _by_id(Brand, {coupon.brand_id for coupon in coupons})
+    stores = _by_id(Store, {coupon.store_id for coupon in coupons if coupon.store_id is not None})
+    views = []
+    for coupon in coupons:
+        offer = offers[coupon.offer_id]
+        chosen, text = localized(offer, locale)
+        store = stores.get(coupon.store_id) if coupon.store_id is not None else None
+        views.append(CouponView(coupon, offer, brands[coupon.brand_id], store, chosen, text,
+                                coupon_status(coupon, now)))
+    return views
+
+
+def _by_id(model: Any, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Any]:
+    wanted = list(ids)
+    if not wanted:
+        return {}
+    return {row.id: row for row in db.session.scalars(select(model).where(model.id.in_(wanted)))}
+
+
+# --- coupons at the till --------------------------------------------------------------------
+
+
+def describe_coupon_for_till(*, pass_id: uuid.UUID, now: dt.datetime | None = None) -> dict[str, Any]:
+    """What a cashier needs to know of a scanned coupon; expired or redeemed ones are reported, not usable."""
+    now = now or utcnow()
+    coupon = db.session.scalar(select(Coupon).where(Coupon.pass_id == pass_id))
+    if coupon is None:
+        raise NotFound("Coupon not found.")
+    offer = db.session.get(Offer, coupon.offer_id)
+    assert offer is not None
+    _, text = localized(offer, offer.default_locale)
+    status = coupon_status(coupon, now)
+    described: dict[str, Any] = {
+        "id": coupon.id,
+        "offer_id": offer.id,
+        "title": text["title"],
+        "description": text["description"],
+        "reward": reward_of(offer),
+        "status": status,
+        "issued_at": coupon.issued_at,
+        "expires_at": coupon.expires_at,
+        "usable": status == "active",
+    }
+    if status != "active":
+        described["why_not"] = status
+    return described
