@@ -320,3 +320,34 @@ def test_the_naive_postgis_lookup_gives_the_same_enter_and_coupon(app, client, h
     finally:
         app.config["GEOFENCE_LOOKUP"] = "index"
     assert [e["type"] for e in answer["events"]] == ["enter"] and len(answer["coupons"]) == 1
+
+
+def test_a_budget_holds_when_many_shoppers_walk_in_at_once(app, clock, brand, fence, make_shopper, login):
+    offer = make_offer(brand, fence, ENTER, global_budget=5)
+    shoppers = [make_shopper(consents={"location": True}) for _ in range(16)]
+    with transaction() as session:
+        session.add_all(BrandConsent(shopper_id=s.id, brand_id=brand.id, opted_in=True, source="test")
+                        for s in shoppers)
+    headers = [login(s) for s in shoppers]
+    clock.now = T0 + dt.timedelta(seconds=1)
+    fix = {"lat": STORE_LAT, "lon": STORE_LON, "accuracy_m": 5, "recorded_at": T0.isoformat()}
+    barrier = threading.Barrier(len(headers))
+    statuses: list[int] = []
+
+    def walk_in(auth: dict[str, str]) -> None:
+        with app.app_context():
+            client = app.test_client()
+            barrier.wait()
+            statuses.append(client.post("/v1/me/locations", json={"fixes": [fix]}, headers=auth).status_code)
+            db.session.remove()
+
+    threads = [threading.Thread(target=walk_in, args=(auth,)) for auth in headers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [200] * len(headers)
+    assert db.session.scalar(select(func.count()).select_from(Coupon)) == 5
+    assert db.session.scalar(select(func.count()).select_from(PushOutbox)) == 5
+    db.session.refresh(offer)
+    assert offer.issued_count == 5
