@@ -26,11 +26,6 @@ MAX_AREA_M2 = 100_000_000
 MIN_RADIUS_M = 10.0
 MAX_RADIUS_M = 10_000.0
 
-# RFC 7946 edges are straight in longitude/latitude, not great-circle arcs, so an edge can bulge out of
-# a cap that holds both its ends by about L²·tan(φ)/8R (2 m for a 10 km edge at 48° N). Measuring
-# bounding circles on edges cut to at most this many degrees keeps that under 5 cm.
-_DENSIFY_DEG = 0.01
-
 Floats = float | npt.NDArray[np.float64]
 
 
@@ -54,9 +49,8 @@ class Circle:
             object.__setattr__(self, name, float(getattr(self, name)))
 
     def bounds(self) -> tuple[float, float, float, float]:
-        """(lon_min, lat_min, lon_max, lat_max) in degrees; see ``expand_bounds`` for poles and the antimeridian."""
-        west, south, east, north = expand_bounds(self.lon, self.lat, self.lon, self.lat, self.radius_m)
-        return float(west), float(south), float(east), float(north)
+        """(lon_min, lat_min, lon_max, lat_max) in degrees; see ``cap_bounds``."""
+        return cap_bounds(self.lat, self.lon, self.radius_m)
 
     def to_polygon(self, segments: int = 64) -> Polygon:
         """Inscribed polygon for storage and display, counter-clockwise, each vertex exactly at radius_m."""
@@ -185,22 +179,44 @@ def bounding_circles(shapes: Sequence[Polygon | MultiPolygon]) -> list[Circle]:
     """``bounding_circle`` for many polygons at once.
 
     The centre is the middle of the longitude/latitude bounding box, near-optimal for compact shapes;
-    the radius is the great-circle distance to the farthest point of the densified boundary, at least
-    MIN_RADIUS_M.
+    the radius is the great-circle distance to the farthest vertex, at least MIN_RADIUS_M. Edges stay
+    inside too: an RFC 7946 edge, straight in longitude/latitude, bows out of the great circle through
+    its ends by L²·tan(φ)/8R, less than that great circle sinks inside any circle narrower than R/tan(φ)
+    (2,300 km at 70°).
     """
     if not shapes:
         return []
     geoms = np.asarray(shapes, dtype=object)
     west, south, east, north = shapely.bounds(geoms).T
     lon, lat = (west + east) / 2, (south + north) / 2
-    coords, owner = shapely.get_coordinates(shapely.segmentize(geoms, _DENSIFY_DEG), return_index=True)
+    coords, owner = shapely.get_coordinates(geoms, return_index=True)
     reach = distances_m(lat[owner], lon[owner], coords[:, 1], coords[:, 0])
     radius = np.maximum(np.maximum.reduceat(reach, np.searchsorted(owner, np.arange(len(geoms)))), MIN_RADIUS_M)
     return [Circle(a, o, r) for a, o, r in zip(lat.tolist(), lon.tolist(), radius.tolist())]
 
 
+def cap_bounds(lat: float, lon: float, radius_m: float) -> tuple[float, float, float, float]:
+    """(lon_min, lat_min, lon_max, lat_max) of every point within ``radius_m`` of (lat, lon), exactly.
+
+    ``expand_bounds`` for one point, without numpy's per-call cost: a single look-up's hot path.
+    """
+    delta = radius_m / EARTH_RADIUS_M
+    phi = math.radians(abs(lat))
+    half_width = 360.0 if phi + delta >= math.pi / 2 else math.degrees(math.asin(math.sin(delta) / math.cos(phi)))
+    return (
+        max(lon - half_width, -180.0),
+        max(lat - math.degrees(delta), -90.0),
+        min(lon + half_width, 180.0),
+        min(lat + math.degrees(delta), 90.0),
+    )
+
+
 def expand_bounds(
-    lon_min: npt.ArrayLike, lat_min: npt.ArrayLike, lon_max: npt.ArrayLike, lat_max: npt.ArrayLike, distance_m: npt.ArrayLike
+    lon_min: npt.ArrayLike,
+    lat_min: npt.ArrayLike,
+    lon_max: npt.ArrayLike,
+    lat_max: npt.ArrayLike,
+    distance_m: npt.ArrayLike,
 ) -> tuple[Floats, Floats, Floats, Floats]:
     """A longitude/latitude box holding every point within ``distance_m`` of the given box; vectorised.
 
@@ -221,12 +237,16 @@ def expand_bounds(
     return west, south, east, north
 
 
-def _destination(lat: float, lon: float, bearing: npt.NDArray[np.float64], distance: float) -> tuple[Floats, Floats]:
+def _destination(
+    lat: float, lon: float, bearing: npt.NDArray[np.float64], distance: float
+) -> tuple[Floats, Floats]:
     """Points ``distance`` metres from (lat, lon) along great circles leaving at ``bearing`` radians."""
     phi, delta = math.radians(lat), distance / EARTH_RADIUS_M
     sin_phi2 = math.sin(phi) * math.cos(delta) + math.cos(phi) * math.sin(delta) * np.cos(bearing)
     phi2 = np.arcsin(sin_phi2)
-    dlon = np.arctan2(np.sin(bearing) * math.sin(delta) * math.cos(phi), math.cos(delta) - math.sin(phi) * sin_phi2)
+    dlon = np.arctan2(
+        np.sin(bearing) * math.sin(delta) * math.cos(phi), math.cos(delta) - math.sin(phi) * sin_phi2
+    )
     return np.degrees(phi2), lon + np.degrees(dlon)
 
 
@@ -300,7 +320,15 @@ def _check_lon_lat(lon: float, lat: float, where: str) -> None:
         raise InvalidGeometry(f"latitude {lat}{where} is out of range [-90, 90]{hint}")
 
 
-_JSON_TYPES = {str: "string", bool: "boolean", dict: "object", list: "array", tuple: "array"}
+_JSON_TYPES = {
+    str: "string",
+    bool: "boolean",
+    int: "number",
+    float: "number",
+    dict: "object",
+    list: "array",
+    tuple: "array",
+}
 
 
 def _describe(value: Any) -> str:
