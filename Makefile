@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 PYTEST_ARGS ?=
 
-.PHONY: install run test openapi clean-db
+.PHONY: install run worker test openapi clean-db
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,10 +19,15 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 ## make run: migrate the embedded SQLite database, load the demo data, serve on http://$(HOST):$(PORT)
+## (with a push dispatcher thread in the server: the default `log` provider prints each push)
 run: install
 	$(WALLET) db upgrade
 	WALLET_PUBLIC_URL=http://$(HOST):$(PORT) $(WALLET) seed-demo
-	$(WALLET) run --host $(HOST) --port $(PORT) --with-threads --no-reload
+	WALLET_PUSH_DISPATCHER_THREAD=true $(WALLET) run --host $(HOST) --port $(PORT) --with-threads --no-reload
+
+## make worker: the push dispatcher as its own process, as in production (SIGTERM stops it cleanly)
+worker: install
+	$(WALLET) worker
 
 ## make test: provision PostgreSQL + PostGIS if needed, then run every test (PostGIS and SQLite paths)
 test: install

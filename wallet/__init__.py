@@ -24,4 +24,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     routes.register(app, api)
     register_error_handlers(app)
     cli.register(app)
+    if app.config["PUSH_DISPATCHER_THREAD"]:  # make run: pushes leave without a separate worker
+        from wallet.push.dispatcher import start_background_dispatcher
+
+        start_background_dispatcher(app)
     return app

@@ -1,4 +1,5 @@
-"""The ``wallet`` command: the Flask CLI plus our own commands (first admin, demo data, OpenAPI)."""
+"""The ``wallet`` command: the Flask CLI plus our own commands (first admin, demo data, OpenAPI,
+the push worker, the daily expiry of loyalty points)."""
 
 from __future__ import annotations
 
@@ -67,8 +68,44 @@ def export_openapi_command(check: bool) -> None:
     click.echo(f"wrote {OPENAPI_PATH}")
 
 
+@click.command("worker")
+@click.option("--once", is_flag=True, help="Send what is due now, then exit.")
+@with_appcontext
+def worker_command(once: bool) -> None:
+    """Run the push dispatcher: drain the outbox until SIGTERM or Ctrl-C (several may run at once)."""
+    import logging
+
+    from wallet.push.dispatcher import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    totals = run_worker(current_app._get_current_object(), once=once)  # type: ignore[attr-defined]
+    click.echo(f"push worker: {totals.describe()}")
+
+
+@click.command("expire-points")
+@click.option("--at", "at_text", metavar="ISO-8601", help="Expire as of this moment (with its offset) instead of now.")
+@with_appcontext
+def expire_points_command(at_text: str | None) -> None:
+    """Expire loyalty points past their program's expiry, oldest first (run daily; safe to repeat)."""
+    import datetime as dt
+
+    from wallet.loyalty.services import expire_points
+
+    at = None
+    if at_text is not None:
+        try:
+            at = dt.datetime.fromisoformat(at_text)
+        except ValueError:
+            raise click.BadParameter("not an ISO 8601 date and time", param_hint="--at") from None
+        if at.tzinfo is None:
+            raise click.BadParameter("give the offset, e.g. 2026-01-31T00:00:00+00:00", param_hint="--at")
+    report = expire_points(at=at)
+    click.echo(f"expired {report.points} points on {report.accounts} accounts")
+
+
 def register(app: Flask) -> None:
-    for command in (create_admin_command, seed_demo_command, export_openapi_command):
+    for command in (create_admin_command, seed_demo_command, export_openapi_command, worker_command,
+                    expire_points_command):
         app.cli.add_command(command)
 
 

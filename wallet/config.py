@@ -46,6 +46,24 @@ class Defaults:
     PRESENCE_REENTRY_COOLDOWN_MINUTES = 10
     MONITOR_REGION_LIMIT = 19  # iOS allows 20 regions per app; one is the re-sync region
 
+    # Push: devices, restraint, the dispatcher and its provider (times in seconds unless named).
+    PUSH_PROVIDER = "auto"  # "fcm", "log" (prints what would be sent); auto: fcm if GOOGLE_APPLICATION_CREDENTIALS
+    PUSH_MAX_DEVICES = 5  # active devices per shopper; one more retires the least recently seen
+    PUSH_DAILY_CAP = 3  # pushes per shopper per local day, all brands together
+    PUSH_QUIET_HOURS = "21:00-09:00"  # shopper-local; "" switches quiet hours off
+    PUSH_MAX_ATTEMPTS = 5  # then the row is dead-lettered with its reason
+    PUSH_BACKOFF_BASE = 2.0  # first retry after ~2 s, then doubling, with jitter
+    PUSH_BACKOFF_MAX = 300.0
+    PUSH_BATCH_SIZE = 100  # rows claimed per round; one send_each call per 500 messages at most
+    PUSH_LEASE_SECONDS = 60.0  # a dispatcher silent this long after a claim is presumed dead
+    PUSH_POLL_SECONDS = 0.5  # how often to look for due rows without LISTEN/NOTIFY (SQLite)
+    PUSH_LISTEN_SECONDS = 5.0  # longest sleep of a LISTENing dispatcher (PostgreSQL) between looks
+    PUSH_DISPATCHER_THREAD = False  # run a dispatcher thread in the server process (make run)
+    FCM_PROJECT_ID: str | None = None  # default: the project of the service account
+    FCM_ENDPOINT = "https://fcm.googleapis.com"
+    FCM_TIMEOUT = 10.0  # per HTTP request to FCM
+    FCM_ANDROID_CHANNEL_ID = "coupons"
+
     # flask-smorest / OpenAPI
     API_TITLE = "wallet"
     API_VERSION = "v1"

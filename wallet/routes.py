@@ -16,10 +16,13 @@ def register(app: Flask, api: Api) -> None:
     from wallet.cards.routes import blp as cards_blp
     from wallet.geo.routes import blp as geofences_blp
     from wallet.locations.routes import blp as locations_blp
+    from wallet.loyalty.routes import blp as loyalty_blp
+    from wallet.loyalty.routes import my_blp as my_loyalty_blp
     from wallet.offers.routes import blp as offers_blp
     from wallet.offers.routes import coupons_blp
     from wallet.pos.routes import blp as pos_blp
     from wallet.privacy.routes import blp as privacy_blp
+    from wallet.push.routes import blp as push_blp
 
     api.spec.components.security_scheme("bearerAuth", BEARER_SCHEME)
     api.spec.components.security_scheme("posApiKey", API_KEY_SCHEME)
@@ -32,12 +35,15 @@ def register(app: Flask, api: Api) -> None:
         staff_me_blp,
         cards_blp,
         coupons_blp,
+        push_blp,
         privacy_blp,
         locations_blp,
         catalogue_blp,
         brands_blp,
         geofences_blp,
         offers_blp,
+        loyalty_blp,
+        my_loyalty_blp,
         pos_blp,
     )
     for blueprint in blueprints:

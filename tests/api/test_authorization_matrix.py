@@ -311,6 +311,187 @@ CASES += [
 ]
 
 
+# --- push: the shopper's devices, and notifications reported opened (shoppers) -------------------
+
+
+def _matrix_device(world: World) -> uuid.UUID:
+    from wallet.push import services as push
+
+    return push.register_device(principal=Principal(id=world.shopper.id, role=SHOPPER),
+                                token=f"matrix-{uuid.uuid4().hex}", platform="android", app_version="1.0",
+                                locale="fr-FR").id
+
+
+def _matrix_notification(world: World) -> uuid.UUID:
+    """The push of a matrix shopper's coupon, as the dispatcher leaves it once sent."""
+    from sqlalchemy import select
+
+    from wallet.core.transaction import transaction
+    from wallet.push.models import SENT, PushOutbox
+
+    coupon_id = _matrix_coupon(world)
+    with transaction() as session:
+        notification = session.scalars(select(PushOutbox).where(PushOutbox.coupon_id == coupon_id)).one()
+        notification.status, notification.attempts = SENT, 1
+    return notification.id
+
+
+CASES += [
+    Case("GET", "/v1/me/devices", SHOPPER_ONLY, lambda w: ("/v1/me/devices", None)),
+    Case("POST", "/v1/me/devices", _with(SHOPPER_ONLY, 201),
+         lambda w: ("/v1/me/devices", {"token": f"matrix-{uuid.uuid4().hex}", "platform": "ios",
+                                       "app_version": "2.3.1", "locale": "fr-FR"})),
+    Case("DELETE", "/v1/me/devices/<uuid:device_id>", _with(SHOPPER_ONLY, 204),
+         lambda w: (f"/v1/me/devices/{_matrix_device(w)}", None)),
+    Case("POST", "/v1/me/notifications/<uuid:notification_id>/opened", _with(SHOPPER_ONLY, 204),
+         lambda w: (f"/v1/me/notifications/{_matrix_notification(w)}/opened", None)),
+]
+
+
+# --- loyalty: programs, tiers, rewards, members (brand staff); points (shoppers); checkout (tills) --
+
+LOYALTY_READERS = OFFER_MANAGERS  # brand admins and marketers (and platform admins)
+TILL_ONLY = {"anonymous": 401, "cashier": 201, "pos_key": 201, "*": 403}
+
+
+def _loyalty_admin(world: World) -> Principal:
+    return Principal(id=world.make_staff(Role.BRAND_ADMIN, world.brand).id, role=Role.BRAND_ADMIN,
+                     brand_id=world.brand.id)
+
+
+def _loyalty_program(world: World) -> Principal:
+    """The matrix brand's program (1 point per euro); the brand admin who set it up."""
+    from wallet.loyalty import services as loyalty
+
+    admin = _loyalty_admin(world)
+    loyalty.set_program(principal=admin, brand_id=world.brand.id, data={
+        "currency": "EUR", "points_per_unit": 1, "unit_minor": 100, "points_expiry_months": None, "stamp_card": None})
+    return admin
+
+
+def _programmed(world: World, url: str) -> str:
+    """``url``, once the matrix brand has its program."""
+    _loyalty_program(world)
+    return url
+
+
+def _loyalty_tier(world: World) -> uuid.UUID:
+    from wallet.loyalty import services as loyalty
+
+    return loyalty.create_tier(principal=_loyalty_program(world), brand_id=world.brand.id,
+                               data={"name": "Gold", "threshold_points": 500}).id
+
+
+def _loyalty_reward(world: World, points: int = 0) -> uuid.UUID:
+    """A 10-point reward of the matrix brand; the matrix shopper (a member) gets ``points`` first."""
+    from wallet.loyalty import services as loyalty
+
+    admin = _loyalty_program(world)
+    reward = loyalty.create_reward(principal=admin, brand_id=world.brand.id, data={
+        "points_cost": 10, "reward": {"type": "free_item", "item": "Café"}, "default_locale": "fr",
+        "content": {"fr": {"title": "Café", "description": "Offert"}, "en": {"title": "Coffee", "description": "Free"}},
+        "coupon_ttl_minutes": 60, "stock": None, "tier_ids": []}).reward
+    if points:
+        loyalty.adjust_points(principal=admin, brand_id=world.brand.id, membership_id=_membership_id(world),
+                              points=points, reason="matrix")
+    return reward.id
+
+
+def _membership_id(world: World) -> uuid.UUID:
+    return world.member_card.membership.id
+
+
+def _member_url(world: World, suffix: str = "") -> str:
+    return f"/v1/brands/{world.brand.id}/loyalty/members/{_membership_id(world)}{suffix}"
+
+
+def _matrix_till(world: World) -> Principal:
+    return Principal(id=uuid.uuid4(), role=Role.CASHIER, brand_id=world.brand.id,
+                     store_ids=frozenset({world.store.id}))
+
+
+def _purchase_body(world: World) -> dict[str, Any]:
+    from wallet.pos import tokens
+
+    _loyalty_program(world)
+    token = tokens.issue_token(tokens.MEMBER, subject_id=_membership_id(world), brand_id=world.brand.id,
+                               store_id=world.store.id)
+    return {"member_token": token, "amount_minor": 1250, "currency": "EUR",
+            "order_reference": f"M-{uuid.uuid4().hex[:12]}"}
+
+
+def _refund_body(world: World) -> dict[str, Any]:
+    from wallet.pos import services as pos
+
+    bought = _purchase_body(world)
+    pos.record_purchase(principal=_matrix_till(world), **bought)
+    return {"order_reference": bought["order_reference"], "refund_reference": f"R-{uuid.uuid4().hex[:12]}",
+            "amount_minor": 250, "currency": "EUR"}
+
+
+def _redemption_body(world: World) -> dict[str, Any]:
+    """A token for the matrix coupon; the redemption's Idempotency-Key goes into every caller's
+    headers (the matrix sends only those), which authentication looks at first."""
+    from wallet.pos import tokens
+
+    token = tokens.issue_token(tokens.REDEMPTION, subject_id=_matrix_coupon(world), brand_id=world.brand.id,
+                               store_id=world.store.id)
+    for headers in world.headers.values():
+        headers["Idempotency-Key"] = uuid.uuid4().hex
+    return {"redemption_token": token, "order_reference": "M-REDEEM"}
+
+
+CASES += [
+    Case("GET", "/v1/brands/<uuid:brand_id>/loyalty", LOYALTY_READERS,
+         lambda w: (_programmed(w, f"/v1/brands/{w.brand.id}/loyalty"), None)),
+    Case("PUT", "/v1/brands/<uuid:brand_id>/loyalty", ADMIN_WRITE,
+         lambda w: (f"/v1/brands/{w.brand.id}/loyalty", {"currency": "EUR", "points_per_unit": 2})),
+    Case("GET", "/v1/brands/<uuid:brand_id>/loyalty/tiers", LOYALTY_READERS,
+         lambda w: (f"/v1/brands/{w.brand.id}/loyalty/tiers", None)),
+    Case("POST", "/v1/brands/<uuid:brand_id>/loyalty/tiers", _with(ADMIN_WRITE, 201),
+         lambda w: (_programmed(w, f"/v1/brands/{w.brand.id}/loyalty/tiers"),
+                    {"name": "Silver", "threshold_points": 100})),
+    Case("PATCH", "/v1/brands/<uuid:brand_id>/loyalty/tiers/<uuid:tier_id>", ADMIN_WRITE,
+         lambda w: (f"/v1/brands/{w.brand.id}/loyalty/tiers/{_loyalty_tier(w)}", {"name": "Platinum"})),
+    Case("DELETE", "/v1/brands/<uuid:brand_id>/loyalty/tiers/<uuid:tier_id>", _with(ADMIN_WRITE, 204),
+         lambda w: (f"/v1/brands/{w.brand.id}/loyalty/tiers/{_loyalty_tier(w)}", None)),
+    Case("GET", "/v1/brands/<uuid:brand_id>/loyalty/rewards", LOYALTY_READERS,
+         lambda w: (f"/v1/brands/{w.brand.id}/loyalty/rewards?include_retired=true", None)),
+    Case("POST", "/v1/brands/<uuid:brand_id>/loyalty/rewards", _with(ADMIN_WRITE, 201),
+         lambda w: (_programmed(w, f"/v1/brands/{w.brand.id}/loyalty/rewards"), {
+             "points_cost": 100, "reward": {"type": "percent_off", "percent": 15},
+             "content": {"fr": {"title": "-15 %", "description": "Tout"}, "en": {"title": "15% off", "description": "All"}},
+         })),
+    Case("GET", "/v1/brands/<uuid:brand_id>/loyalty/rewards/<uuid:reward_id>", LOYALTY_READERS,
+         lambda w: (f"/v1/brands/{w.brand.id}/loyalty/rewards/{_loyalty_reward(w)}", None)),
+    Case("PATCH", "/v1/brands/<uuid:brand_id>/loyalty/rewards/<uuid:reward_id>", ADMIN_WRITE,
+         lambda w: (f"/v1/brands/{w.brand.id}/loyalty/rewards/{_loyalty_reward(w)}", {"points_cost": 20})),
+    Case("DELETE", "/v1/brands/<uuid:brand_id>/loyalty/rewards/<uuid:reward_id>", _with(ADMIN_WRITE, 204),
+         lambda w: (f"/v1/brands/{w.brand.id}/loyalty/rewards/{_loyalty_reward(w)}", None)),
+    Case("GET", "/v1/brands/<uuid:brand_id>/loyalty/members", ADMIN_WRITE,
+         lambda w: (f"/v1/brands/{w.brand.id}/loyalty/members", None)),
+    Case("GET", "/v1/brands/<uuid:brand_id>/loyalty/members/<uuid:membership_id>", ADMIN_WRITE,
+         lambda w: (_member_url(w), None)),
+    Case("GET", "/v1/brands/<uuid:brand_id>/loyalty/members/<uuid:membership_id>/ledger", ADMIN_WRITE,
+         lambda w: (_member_url(w, "/ledger"), None)),
+    Case("PUT", "/v1/brands/<uuid:brand_id>/loyalty/members/<uuid:membership_id>/tier", ADMIN_WRITE,
+         lambda w: (_member_url(w, "/tier"), {"tier_id": str(_loyalty_tier(w)), "reason": "Matrix VIP"})),
+    Case("POST", "/v1/brands/<uuid:brand_id>/loyalty/members/<uuid:membership_id>/adjustments",
+         _with(ADMIN_WRITE, 201), lambda w: (_member_url(w, "/adjustments"), {"points": 25, "reason": "Goodwill"})),
+    Case("GET", "/v1/me/loyalty", SHOPPER_ONLY, lambda w: ("/v1/me/loyalty", None)),
+    Case("GET", "/v1/me/loyalty/<uuid:brand_id>", SHOPPER_ONLY, lambda w: (f"/v1/me/loyalty/{w.brand.id}", None)),
+    Case("GET", "/v1/me/loyalty/<uuid:brand_id>/history", SHOPPER_ONLY,
+         lambda w: (f"/v1/me/loyalty/{w.brand.id}/history", None)),
+    Case("GET", "/v1/me/loyalty/<uuid:brand_id>/rewards", SHOPPER_ONLY,
+         lambda w: (f"/v1/me/loyalty/{w.brand.id}/rewards?affordable=true", None)),
+    Case("POST", "/v1/me/loyalty/<uuid:brand_id>/rewards/<uuid:reward_id>/claim", _with(SHOPPER_ONLY, 201),
+         lambda w: (f"/v1/me/loyalty/{w.brand.id}/rewards/{_loyalty_reward(w, points=10)}/claim", None)),
+    Case("POST", "/v1/pos/purchases", TILL_ONLY, lambda w: ("/v1/pos/purchases", _purchase_body(w))),
+    Case("POST", "/v1/pos/refunds", TILL_ONLY, lambda w: ("/v1/pos/refunds", _refund_body(w))),
+    Case("POST", "/v1/pos/redemptions", TILL_ONLY, lambda w: ("/v1/pos/redemptions", _redemption_body(w))),
+]
+
+
 @pytest.mark.parametrize("caller", CALLERS)
 @pytest.mark.parametrize("case", CASES, ids=lambda case: f"{case.method} {case.rule}")
 def test_caller_gets_the_expected_status(client, world, case: Case, caller: str) -> None:

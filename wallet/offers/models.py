@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Uuid
+from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from wallet.core.db import Base, IdMixin, JSONDocument, TimestampMixin, UTCDateTime
@@ -16,8 +16,9 @@ from wallet.core.time import utcnow
 DRAFT, ACTIVE, PAUSED, ENDED = "draft", "active", "paused", "ended"
 # Rewards.
 PERCENT_OFF, AMOUNT_OFF, FREE_ITEM, BONUS_POINTS = "percent_off", "amount_off", "free_item", "bonus_points"
-# Triggers and audiences.
-ENTER, DWELL = "enter", "dwell"
+# Triggers and audiences. A ``claim`` offer is a loyalty reward's: issued only when a member
+# claims it for points (or fills a stamp card), never by a geofence.
+ENTER, DWELL, CLAIM = "enter", "dwell", "claim"
 OPTED_IN, MEMBERS, BIRTHDAY_MONTH = "opted_in", "members", "birthday_month"
 # Coupon states (expiry is derived from expires_at).
 ISSUED, REDEEMED, VOID = "issued", "redeemed", "void"
@@ -50,6 +51,8 @@ class Offer(IdMixin, TimestampMixin, Base):
     dwell_minutes: Mapped[int | None] = mapped_column(Integer)
     all_stores: Mapped[bool] = mapped_column(Boolean, default=False)
     audience: Mapped[str] = mapped_column(String(16), default=OPTED_IN)
+    # Loyalty tiers (ids, as strings) the shopper must be in, besides the audience; empty: any.
+    tier_ids: Mapped[list[str]] = mapped_column(JSONDocument, default=list, server_default=text("'[]'"))
     max_per_shopper: Mapped[int | None] = mapped_column(Integer)
     cooldown_minutes: Mapped[int | None] = mapped_column(Integer)
     global_budget: Mapped[int | None] = mapped_column(Integer)

@@ -141,6 +141,15 @@ class ScheduleWindowSchema(StrictSchema):
             )
 
 
+def _tier_ids_field(**kwargs: Any) -> fields.List:
+    return fields.List(
+        fields.UUID(), validate=validate.Length(max=20),
+        metadata={"description": "Loyalty tiers of the brand's program the shopper must be in (besides the "
+                                 "audience); empty: any shopper of the audience"},
+        **kwargs,
+    )
+
+
 class _OfferFields(StrictSchema):
     reward = fields.Nested(RewardSchema)
     content = _content_field()
@@ -157,6 +166,7 @@ class _OfferFields(StrictSchema):
     all_stores = fields.Boolean(metadata={"description": "Listen to every fence of the brand instead"})
     audience = fields.String(validate=validate.OneOf(AUDIENCES),
                              metadata={"description": "Always among shoppers opted in to the brand"})
+    tier_ids = _tier_ids_field()
     max_per_shopper = _count(allow_none=True)
     cooldown_minutes = _count(MAX_COOLDOWN_MINUTES, allow_none=True,
                               metadata={"description": "Minimum time between two coupons to one shopper"})
@@ -179,6 +189,7 @@ class OfferCreateSchema(_OfferFields):
     geofence_ids = fields.List(fields.UUID(), load_default=list, validate=validate.Length(max=500))
     all_stores = fields.Boolean(load_default=False)
     audience = fields.String(load_default=OPTED_IN, validate=validate.OneOf(AUDIENCES))
+    tier_ids = _tier_ids_field(load_default=list)
     coupon_ttl_minutes = fields.Integer(
         strict=True, load_default=120,
         validate=validate.Range(min=MIN_COUPON_TTL_MINUTES, max=MAX_COUPON_TTL_MINUTES),
@@ -204,6 +215,7 @@ class OfferSchema(StrictSchema):
     geofence_ids = fields.List(fields.UUID(), dump_only=True)
     all_stores = fields.Boolean(dump_only=True)
     audience = fields.String(dump_only=True)
+    tier_ids = fields.List(fields.UUID(), dump_only=True)
     max_per_shopper = fields.Integer(dump_only=True, allow_none=True)
     cooldown_minutes = fields.Integer(dump_only=True, allow_none=True)
     global_budget = fields.Integer(dump_only=True, allow_none=True)

@@ -14,23 +14,27 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, or_, select, update
+from sqlalchemy import Select, and_, bindparam, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from wallet.auth.models import Role, Shopper
 from wallet.auth.principal import Principal, check_brand_access
 from wallet.brands.models import Brand, Store
 from wallet.cards.models import Membership
+from wallet.core.db import UTCDateTime
 from wallet.core.errors import Conflict, NotFound, ValidationFailed
 from wallet.core.pagination import Page, paginate
 from wallet.core.time import utcnow
 from wallet.core.transaction import transaction
 from wallet.extensions import db
 from wallet.geo.models import Geofence
+from wallet.loyalty import standing
+from wallet.loyalty.models import LoyaltyTier
 from wallet.offers import schedule
 from wallet.offers.models import (
     ACTIVE,
     BIRTHDAY_MONTH,
+    CLAIM,
     DRAFT,
     DWELL,
     ENDED,
@@ -40,6 +44,7 @@ from wallet.offers.models import (
     OPTED_IN,
     PAUSED,
     REDEEMED,
+    VOID,
     Coupon,
     Offer,
     OfferDailyCount,
@@ -120,6 +125,7 @@ def create_offer(*, principal: Principal, brand_id: uuid.UUID, data: dict[str, A
         _brand(brand_id)
         offer = Offer(id=uuid.uuid4(), brand_id=brand_id, status=DRAFT, issued_count=0, created_by_id=principal.id)
         fence_ids = _check_geofences(brand_id, data.get("geofence_ids", []))
+        check_tiers(brand_id, data.get("tier_ids", []))
         _apply(offer, data)
         _check_consistency(offer, fence_ids)
         session.add(offer)
@@ -134,7 +140,9 @@ def list_offers(
     """The brand's offers, newest first, optionally in one status."""
     check_brand_access(principal, brand_id, *MANAGERS)
     _brand(brand_id)
-    query = select(Offer).where(Offer.brand_id == brand_id).order_by(Offer.created_at.desc(), Offer.id)
+    # A loyalty reward's offer is managed through the rewards catalogue, not here.
+    query = (select(Offer).where(Offer.brand_id == brand_id, Offer.trigger != CLAIM)
+             .order_by(Offer.created_at.desc(), Offer.id))
     if status is not None:
         query = query.where(Offer.status == status)
     found = paginate(query, page=page, page_size=page_size)
@@ -160,6 +168,8 @@ def update_offer(
             fence_ids = _check_geofences(brand_id, changes["geofence_ids"])
         else:
             fence_ids = _geofence_ids_of([offer.id]).get(offer.id, [])
+        if "tier_ids" in changes:
+            check_tiers(brand_id, changes["tier_ids"])
         _apply(offer, changes)
         _check_consistency(offer, fence_ids)
         if "geofence_ids" in changes:
@@ -217,6 +227,12 @@ def _check_activatable(offer: Offer, fence_ids: list[uuid.UUID]) -> None:
                        errors={"offer": problems})
 
 
+def apply_fields(offer: Offer, values: dict[str, Any]) -> None:
+    """Set an offer's fields from values shaped as the offers API takes them (the loyalty
+    catalogue describes its rewards' offers this way too)."""
+    _apply(offer, values)
+
+
 def _apply(offer: Offer, values: dict[str, Any]) -> None:
     for name, value in values.items():
         if name == "geofence_ids":
@@ -227,6 +243,8 @@ def _apply(offer: Offer, values: dict[str, Any]) -> None:
                 setattr(offer, column, value.get(field))
         elif name == "schedule":
             offer.schedule = [{**window, "days": sorted(window["days"])} for window in value]
+        elif name == "tier_ids":
+            offer.tier_ids = [str(tier_id) for tier_id in dict.fromkeys(value)]
         else:
             setattr(offer, name, value)
 
@@ -261,6 +279,18 @@ def _check_geofences(brand_id: uuid.UUID, geofence_ids: Sequence[uuid.UUID]) -> 
     return wanted
 
 
+def check_tiers(brand_id: uuid.UUID, tier_ids: Sequence[uuid.UUID]) -> None:
+    """Refuse tier ids that are not tiers of the brand's loyalty program (422)."""
+    wanted = list(dict.fromkeys(tier_ids))
+    if not wanted:
+        return
+    found = set(db.session.scalars(
+        select(LoyaltyTier.id).where(LoyaltyTier.brand_id == brand_id, LoyaltyTier.id.in_(wanted))))
+    missing = [str(tier_id) for tier_id in wanted if tier_id not in found]
+    if missing:
+        raise ValidationFailed.on("tier_ids", f"Not tiers of this brand's loyalty program: {', '.join(missing)}.")
+
+
 def _set_geofences(offer_id: uuid.UUID, fence_ids: list[uuid.UUID]) -> None:
     db.session.execute(delete(OfferGeofence).where(OfferGeofence.offer_id == offer_id))
     db.session.add_all(OfferGeofence(offer_id=offer_id, geofence_id=fence_id) for fence_id in fence_ids)
@@ -293,7 +323,7 @@ def _brand(brand_id: uuid.UUID) -> Brand:
 
 def _offer(brand_id: uuid.UUID, offer_id: uuid.UUID, *, for_update: bool = False) -> Offer:
     offer = db.session.get(Offer, offer_id, with_for_update=for_update or None)
-    if offer is None or offer.brand_id != brand_id:
+    if offer is None or offer.brand_id != brand_id or offer.trigger == CLAIM:
         raise NotFound("Offer not found.")
     return offer
 
@@ -338,6 +368,8 @@ def issue_coupons(
     for offer in offers:
         if not schedule.is_open(offer.schedule, at, store_zone) or not audience.admits(offer.audience):
             continue
+        if offer.tier_ids and not audience.in_tiers(offer.tier_ids):
+            continue
         if offer.trigger == DWELL and at - visit_started_at < dt.timedelta(minutes=offer.dwell_minutes or 0):
             continue
         coupon = _issue_one(offer, shopper, fence, visit_started_at=visit_started_at, at=at)
@@ -372,6 +404,8 @@ class _Audience:
         self.brand_id = brand_id
         self.at = at
         self._member: bool | None = None
+        self._tier_id: str | None = None
+        self._tier_known = False
 
     def admits(self, audience: str) -> bool:
         if audience == OPTED_IN:
@@ -387,6 +421,14 @@ class _Audience:
             month = self.at.astimezone(schedule.zone_or(self.shopper.time_zone)).month
             return birthday is not None and birthday.month == month
         return False
+
+    def in_tiers(self, tier_ids: list[str]) -> bool:
+        """Whether the shopper is a member whose current tier (override included) is one of these."""
+        if not self._tier_known:
+            tier = standing.current_tier_of(shopper_id=self.shopper.id, brand_id=self.brand_id, at=self.at)
+            self._tier_id = str(tier.id) if tier is not None else None
+            self._tier_known = True
+        return self._tier_id is not None and self._tier_id in tier_ids
 
 
 def _issue_one(
@@ -472,9 +514,16 @@ def _write_coupon(offer: Offer, shopper: Shopper, fence: Geofence, at: dt.dateti
                     pass_id=pass_.id, geofence_id=fence.id, store_id=fence.store_id, trigger=offer.trigger,
                     status=ISSUED, issued_at=at, expires_at=expires_at)
     session.add(coupon)
+    session.add(_push_of(coupon, offer, shopper, at))
+    session.flush()
+    return coupon
+
+
+def _push_of(coupon: Coupon, offer: Offer, shopper: Shopper, at: dt.datetime) -> PushOutbox:
+    """The outbox row that tells the shopper's phone about a new coupon."""
     locale, text = localized(offer, shopper.locale)
-    relevance = min(expires_at - at, MAX_PUSH_TTL)
-    session.add(PushOutbox(
+    relevance = min(coupon.expires_at - at, MAX_PUSH_TTL)
+    return PushOutbox(
         shopper_id=shopper.id,
         brand_id=offer.brand_id,
         coupon_id=coupon.id,
@@ -490,7 +539,58 @@ def _write_coupon(offer: Offer, shopper: Shopper, fence: Geofence, at: dt.dateti
         collapse_key=f"offer-{offer.id}",
         ttl_seconds=max(1, int(relevance.total_seconds())),
         status=PENDING,
-    ))
+    )
+
+
+# --- reward coupons (called by the loyalty program, inside its transaction) ----------------
+
+
+class RewardUnavailable(Conflict):
+    """The reward's offer is paused, retired, out of stock, or at this shopper's limit."""
+
+    reason = "reward_unavailable"
+
+
+def issue_reward_coupon(
+    *, offer_id: uuid.UUID, shopper_id: uuid.UUID, at: dt.datetime, owed: bool = False
+) -> Coupon:
+    """A coupon of a loyalty reward's (``claim``) offer, for ``shopper_id``; only flushes.
+
+    A claim for points (``owed=False``) goes through the offer's caps like any coupon (stock is
+    the global budget, max_per_shopper, the daily budget), each one conditional statement, and
+    raises ``RewardUnavailable`` when one says no: the caller's transaction, which took the
+    points, then rolls back. A full stamp card (``owed=True``) was earned: it is issued whatever
+    the caps, but counted. The shopper who claims has the coupon in the answer, so only an owed
+    coupon, which arrives unasked at the till, gets a push.
+    """
+    session = db.session
+    offer = session.get(Offer, offer_id)
+    shopper = session.get(Shopper, shopper_id)
+    if offer is None or offer.trigger != CLAIM or shopper is None:
+        raise RewardUnavailable("This reward is not available.")
+    if owed:
+        session.execute(update(Offer).where(Offer.id == offer.id)
+                        .values(issued_count=Offer.issued_count + 1, updated_at=Offer.updated_at)
+                        .execution_options(synchronize_session=False))
+    else:
+        if offer.status != ACTIVE or not offer.valid_from <= at < offer.valid_until:
+            raise RewardUnavailable("This reward is not available now.")
+        try:
+            with session.begin_nested():
+                _count_for_shopper(offer, shopper_id, visit_started_at=at, at=at)
+                _count_for_day(offer, at)
+                _count_globally(offer)
+        except _Refused:
+            raise RewardUnavailable("This reward is out of stock or you have claimed it as often as allowed.") from None
+    session.expire(offer, ["issued_count"])
+    pass_ = passes.issue_pass(kind=COUPON, brand_id=offer.brand_id, shopper_id=shopper_id)
+    expires_at = min(at + dt.timedelta(minutes=offer.coupon_ttl_minutes), offer.valid_until)
+    coupon = Coupon(id=uuid.uuid4(), offer_id=offer.id, brand_id=offer.brand_id, shopper_id=shopper_id,
+                    pass_id=pass_.id, geofence_id=None, store_id=None, trigger=CLAIM, status=ISSUED, issued_at=at,
+                    expires_at=expires_at)
+    session.add(coupon)
+    if owed:
+        session.add(_push_of(coupon, offer, shopper, at))
     session.flush()
     return coupon
 
@@ -607,19 +707,31 @@ def _by_id(model: Any, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Any]:
 # --- coupons at the till --------------------------------------------------------------------
 
 
-def describe_coupon_for_till(*, pass_id: uuid.UUID, now: dt.datetime | None = None) -> dict[str, Any]:
-    """What a cashier needs to know of a scanned coupon; expired or redeemed ones are reported, not usable."""
+def describe_coupon_for_till(
+    *, pass_id: uuid.UUID, store_id: uuid.UUID | None = None, now: dt.datetime | None = None
+) -> dict[str, Any]:
+    """What a cashier needs to know of a scanned coupon; expired, redeemed or void ones, and those
+    not valid at the till's store, are reported, not usable."""
     now = now or utcnow()
     coupon = db.session.scalar(select(Coupon).where(Coupon.pass_id == pass_id))
     if coupon is None:
         raise NotFound("Coupon not found.")
     offer = db.session.get(Offer, coupon.offer_id)
     assert offer is not None
+    described = describe_for_till(coupon, offer, now)
+    if described["usable"] and store_id is not None and not redeemable_at(offer, store_id):
+        described.update(usable=False, why_not="other_store")
+    return described
+
+
+def describe_for_till(coupon: Coupon, offer: Offer, now: dt.datetime) -> dict[str, Any]:
+    """A coupon as the till sees it: what it gives, its state, whether it is usable (store aside)."""
     _, text = localized(offer, offer.default_locale)
     status = coupon_status(coupon, now)
     described: dict[str, Any] = {
         "id": coupon.id,
         "offer_id": offer.id,
+        "kind": "reward" if offer.trigger == CLAIM else "offer",
         "title": text["title"],
         "description": text["description"],
         "reward": reward_of(offer),
@@ -631,3 +743,123 @@ def describe_coupon_for_till(*, pass_id: uuid.UUID, now: dt.datetime | None = No
     if status != "active":
         described["why_not"] = status
     return described
+
+
+def redeemable_at(offer: Offer, store_id: uuid.UUID) -> bool:
+    """Where a coupon may be redeemed: any store of the brand for an all-stores offer (and for
+    loyalty rewards); otherwise only the stores of the geofences the offer listens to."""
+    if offer.all_stores or offer.trigger == CLAIM:
+        return True
+    return store_id in _stores_of_offers([offer.id]).get(offer.id, set())
+
+
+def _stores_of_offers(offer_ids: list[uuid.UUID]) -> dict[uuid.UUID, set[uuid.UUID]]:
+    stores: dict[uuid.UUID, set[uuid.UUID]] = {}
+    if offer_ids:
+        rows = db.session.execute(
+            select(OfferGeofence.offer_id, Geofence.store_id)
+            .join(Geofence, Geofence.id == OfferGeofence.geofence_id)
+            .where(OfferGeofence.offer_id.in_(offer_ids))
+        )
+        for offer_id, store_id in rows:
+            stores.setdefault(offer_id, set()).add(store_id)
+    return stores
+
+
+def usable_coupons_for_till(
+    *, shopper_id: uuid.UUID, brand_id: uuid.UUID, store_id: uuid.UUID, now: dt.datetime, limit: int = 50
+) -> list[dict[str, Any]]:
+    """The shopper's coupons a till of this brand and store may redeem now, soonest to expire first."""
+    rows = db.session.execute(
+        select(Coupon, Offer)
+        .join(Offer, Offer.id == Coupon.offer_id)
+        .where(Coupon.shopper_id == shopper_id, Coupon.brand_id == brand_id, Coupon.status == ISSUED,
+               Coupon.expires_at > now)
+        .order_by(Coupon.expires_at, Coupon.id)
+        .limit(limit)
+    ).all()
+    restricted = [offer.id for _, offer in rows if not offer.all_stores and offer.trigger != CLAIM]
+    stores = _stores_of_offers(restricted)
+    return [
+        describe_for_till(coupon, offer, now)
+        for coupon, offer in rows
+        if offer.all_stores or offer.trigger == CLAIM or store_id in stores.get(offer.id, set())
+    ]
+
+
+class CouponAlreadyRedeemed(Conflict):
+    reason = "coupon_already_redeemed"
+
+
+class CouponExpired(Conflict):
+    reason = "coupon_expired"
+
+
+class CouponVoid(Conflict):
+    reason = "coupon_void"
+
+
+class CouponNotValidHere(ValidationFailed):
+    reason = "coupon_not_valid_here"
+
+
+def redeem_coupon(
+    *, coupon_id: uuid.UUID, brand_id: uuid.UUID, store_id: uuid.UUID, at: dt.datetime
+) -> tuple[Coupon, Offer]:
+    """Mark a coupon redeemed at ``store_id``, exactly once; only flushes. Returns a snapshot of
+    the coupon as redeemed, and its offer.
+
+    One conditional statement decides, every rule in its WHERE clause: ``UPDATE coupons SET
+    status = 'redeemed' ... WHERE id = :id AND brand_id = :brand AND status = 'issued' AND
+    expires_at > :at AND <valid at :store>``. Of two tills racing, the second waits for the
+    first's row lock, then finds the status changed and updates nothing. Only then is the reason
+    for a refusal looked up, for the cashier.
+    """
+    session = db.session
+    row = session.execute(_REDEEM, {"coupon": coupon_id, "brand": brand_id, "store": store_id, "at": at}).first()
+    if row is None:
+        _refuse_redemption(coupon_id, brand_id, store_id)
+    assert row is not None
+    offer = session.get(Offer, row.offer_id)
+    assert offer is not None
+    return Coupon(**row._mapping), offer
+
+
+def _redeem_statement() -> Any:
+    coupons = Coupon.__table__
+    store = bindparam("store", type_=Coupon.redeemed_store_id.type)
+    at = bindparam("at", type_=UTCDateTime())
+    valid_here = or_(
+        select(Offer.id).where(Offer.id == coupons.c.offer_id,
+                               or_(Offer.all_stores.is_(True), Offer.trigger == CLAIM)).exists(),
+        select(OfferGeofence.offer_id).join(Geofence, Geofence.id == OfferGeofence.geofence_id)
+        .where(OfferGeofence.offer_id == coupons.c.offer_id, Geofence.store_id == store).exists(),
+    )
+    return (
+        update(coupons)
+        .where(coupons.c.id == bindparam("coupon"), coupons.c.brand_id == bindparam("brand"),
+               coupons.c.status == ISSUED, coupons.c.expires_at > at, valid_here)
+        .values(status=REDEEMED, redeemed_at=at, redeemed_store_id=store)
+        .returning(*coupons.c)
+    )
+
+
+# Built once (every redemption runs it), executed with parameters.
+_REDEEM = _redeem_statement()
+
+
+def _refuse_redemption(coupon_id: uuid.UUID, brand_id: uuid.UUID, store_id: uuid.UUID) -> None:
+    """Why the conditional update redeemed nothing (the coupon as committed by whoever won)."""
+    coupon = db.session.get(Coupon, coupon_id, populate_existing=True)
+    if coupon is None or coupon.brand_id != brand_id:
+        raise NotFound("Coupon not found.")
+    offer = db.session.get(Offer, coupon.offer_id)
+    assert offer is not None
+    if not redeemable_at(offer, store_id):
+        raise CouponNotValidHere("This coupon is not valid at this store.",
+                                 errors={"json": {"store_id": ["The offer is limited to other stores."]}})
+    if coupon.status == REDEEMED:
+        raise CouponAlreadyRedeemed("This coupon was already redeemed.")
+    if coupon.status == VOID:
+        raise CouponVoid("This coupon was cancelled.")
+    raise CouponExpired("This coupon has expired.")

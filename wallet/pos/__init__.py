@@ -1,1 +1,2 @@
-"""The till: who is scanning, and (in later issues) scans, purchases and redemptions."""
+"""The till: who is at it, scans, purchases and refunds that earn and take back points, and
+coupons redeemed exactly once."""

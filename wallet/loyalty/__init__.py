@@ -1,0 +1,1 @@
+"""Loyalty programs: earning rules, the append-only points ledger, rewards, stamp cards and tiers."""
