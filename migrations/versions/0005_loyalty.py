@@ -120,6 +120,7 @@ def upgrade():
     )
     with op.batch_alter_table('loyalty_ledger_entries', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_loyalty_ledger_entries_brand_id'), ['brand_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_loyalty_ledger_entries_coupon_id'), ['coupon_id'], unique=False)
         batch_op.create_index('ix_loyalty_ledger_entries_membership_id_created_at', ['membership_id', 'created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_loyalty_ledger_entries_purchase_id'), ['purchase_id'], unique=False)
 
@@ -237,6 +238,7 @@ def downgrade():
     with op.batch_alter_table('loyalty_ledger_entries', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_loyalty_ledger_entries_purchase_id'))
         batch_op.drop_index('ix_loyalty_ledger_entries_membership_id_created_at')
+        batch_op.drop_index(batch_op.f('ix_loyalty_ledger_entries_coupon_id'))
         batch_op.drop_index(batch_op.f('ix_loyalty_ledger_entries_brand_id'))
 
     op.drop_table('loyalty_ledger_entries')

@@ -141,7 +141,10 @@ class LedgerEntry(IdMixin, Base):
     purchase_id: Mapped[uuid.UUID | None] = mapped_column(
         Uuid, ForeignKey("loyalty_purchases.id", ondelete="SET NULL"), index=True
     )
-    coupon_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("coupons.id", ondelete="SET NULL"))
+    # Indexed: erasing a shopper deletes their coupons, which nulls this column in their entries.
+    coupon_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("coupons.id", ondelete="SET NULL"), index=True
+    )
     # The principal's role (cashier, pos_key, brand_admin, platform_admin, shopper) or "system".
     actor_kind: Mapped[str] = mapped_column(String(16))
     actor_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
