@@ -49,7 +49,8 @@ class StampCardSchema(StrictSchema):
 class LoyaltyProgramWriteSchema(StrictSchema):
     """The whole program: a PUT replaces every rule."""
 
-    currency = fields.String(required=True, validate=_currency, metadata={"description": "ISO 4217: purchases in it earn"})
+    currency = fields.String(required=True, validate=_currency,
+                             metadata={"description": "ISO 4217: purchases in it earn"})
     points_per_unit = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=1000))
     unit_minor = fields.Integer(strict=True, load_default=100, validate=validate.Range(min=1, max=1_000_000),
                                 metadata={"description": "points = floor(amount_minor × points_per_unit / unit_minor), "
@@ -238,7 +239,8 @@ class TierOverrideSchema(StrictSchema):
 
 
 class AdjustmentCreateSchema(StrictSchema):
-    points = fields.Integer(required=True, strict=True, validate=validate.Range(min=-MAX_ADJUSTMENT, max=MAX_ADJUSTMENT),
+    points = fields.Integer(required=True, strict=True,
+                            validate=validate.Range(min=-MAX_ADJUSTMENT, max=MAX_ADJUSTMENT),
                             metadata={"description": "Non-zero; a negative adjustment never takes the balance below 0"})
     reason = fields.String(required=True, validate=validate.Length(min=1, max=200))
 
