@@ -65,6 +65,8 @@ def main() -> None:
     parser.add_argument("--email", default="shopper@demo.wallet")
     parser.add_argument("--password", default="demo-password")
     parser.add_argument("--store", default="Lumière Châtelet", help="a store of the demo catalogue")
+    parser.add_argument("--device-token", default="demo-phone-push-token",
+                        help="the push token registered for this walk's phone")
     parser.add_argument("--minutes-inside", type=float, default=5.5,
                         help="at most 6.5: the whole walk must fit in the server's 10-minute freshness window")
     args = parser.parse_args()
@@ -73,6 +75,10 @@ def main() -> None:
     token = call(base, "POST", "/v1/auth/shoppers/sign-in", {"email": args.email, "password": args.password})[
         "access_token"]
     call(base, "PATCH", "/v1/me", {"consents": {"location": True}}, token)
+    # As the app does at start-up: register this phone for pushes (the server's `log` provider prints
+    # each push it would send to FCM; `make run` runs the dispatcher in the server process).
+    call(base, "POST", "/v1/me/devices", {"token": args.device_token, "platform": "android",
+                                          "app_version": "1.0.0", "locale": "fr-FR"}, token)
     store = None
     for brand in call(base, "GET", "/v1/catalogue/brands?page_size=100"):
         for candidate in call(base, "GET", f"/v1/catalogue/brands/{brand['id']}/stores?page_size=100"):
@@ -105,7 +111,8 @@ def main() -> None:
     print(f"done: {coupons} coupon(s); the phone now monitors {len(regions)} region(s) "
           f"and re-syncs beyond {answer['monitor']['resync']['radius_m']:.0f} m")
     mine = call(base, "GET", "/v1/me/coupons", token=token)
-    print(f"GET /v1/me/coupons: {len(mine)} coupon(s)")
+    print(f"GET /v1/me/coupons: {len(mine)} coupon(s); the server's log shows the push sent for each "
+          f"(or why it was held back: daily cap, quiet hours, consent)")
 
 
 if __name__ == "__main__":
