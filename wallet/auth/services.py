@@ -274,14 +274,21 @@ def _account_is_active(auth_session: AuthSession) -> bool:
 def authenticate_access_token(token: str) -> Principal:
     """The principal behind an access token whose session is still open."""
     claims = decode_access_token(token)
+    if claims.audience == SHOPPER_AUDIENCE:
+        # The hot path of every shopper request (each position report): one round trip.
+        row = db.session.execute(
+            select(AuthSession.revoked_at, AuthSession.shopper_id, Shopper.is_active)
+            .outerjoin(Shopper, Shopper.id == AuthSession.shopper_id)
+            .where(AuthSession.id == claims.session_id)
+        ).one_or_none()
+        if row is None or row.revoked_at is not None:
+            raise InvalidToken("The session has ended; sign in again.", reason="session_ended")
+        if not row.is_active or row.shopper_id != claims.subject:
+            raise InvalidToken("The account is not available.")
+        return Principal(id=claims.subject, role=SHOPPER, session_id=claims.session_id)
     auth_session = db.session.get(AuthSession, claims.session_id)
     if auth_session is None or auth_session.revoked_at is not None:
         raise InvalidToken("The session has ended; sign in again.", reason="session_ended")
-    if claims.audience == SHOPPER_AUDIENCE:
-        shopper = db.session.get(Shopper, claims.subject)
-        if shopper is None or not shopper.is_active or auth_session.shopper_id != shopper.id:
-            raise InvalidToken("The account is not available.")
-        return Principal(id=shopper.id, role=SHOPPER, session_id=auth_session.id)
     staff = db.session.get(StaffMember, claims.subject)
     if staff is None or not staff.is_active or auth_session.staff_id != staff.id:
         raise InvalidToken("The account is not available.")

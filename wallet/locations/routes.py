@@ -1,12 +1,17 @@
 """HTTP endpoints of the phone's positions, its OS region events and the regions it should monitor."""
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from wallet.auth.decorators import current_principal, requires
 from wallet.auth.principal import SHOPPER
 from wallet.geo.schemas import MonitorSchema, NearbyQueryArgsSchema
-from wallet.locations import services
+from wallet.locations import services, wire
 from wallet.locations.filters import Fix
 from wallet.locations.schemas import FixBatchSchema, RecordedSchema, RegionEventBatchSchema
 
@@ -15,16 +20,33 @@ blp = Blueprint("locations", __name__, url_prefix="/v1/me", description="Where t
 CONSENT = "Location consent is off (reason location_consent_required)"
 
 
+def _fix_batch_argument(view: Callable[..., Any]) -> Callable[..., Any]:
+    """``@blp.arguments(FixBatchSchema)`` — same document, same errors — that reads a plain batch
+    without marshmallow (see ``wire``); anything unusual goes through the schema."""
+    documented = blp.arguments(FixBatchSchema)(view)
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        fixes = wire.parse_fix_batch(request)
+        if fixes is None:
+            return documented(*args, **kwargs)
+        return view(*args, {"fixes": fixes}, **kwargs)
+
+    wrapper._apidoc = documented._apidoc  # type: ignore[attr-defined]
+    return wrapper
+
+
 @blp.route("/locations")
 class Locations(MethodView):
     @requires(SHOPPER)
-    @blp.arguments(FixBatchSchema)
+    @_fix_batch_argument
     @blp.response(200, RecordedSchema)
     @blp.alt_response(403, description=CONSENT)
     def post(self, batch):
         """Report up to 120 positions: presence events, new coupons and the regions to monitor"""
-        fixes = [Fix(**fix) for fix in batch["fixes"]]
-        return services.record_fixes(principal=current_principal(), fixes=fixes)
+        fixes = [fix if isinstance(fix, Fix) else Fix(**fix) for fix in batch["fixes"]]
+        recorded = services.record_fixes(principal=current_principal(), fixes=fixes)
+        return current_app.json.response(wire.dump_recorded(recorded))  # RecordedSchema's dump, written out
 
 
 @blp.route("/geofence-events")

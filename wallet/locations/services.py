@@ -15,23 +15,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select, text
+from sqlalchemy import or_, select, text
 
 from wallet.auth.models import Shopper
 from wallet.auth.principal import Principal
 from wallet.core.errors import ConsentRequired, NotFound
 from wallet.core.time import utcnow
 from wallet.core.transaction import transaction
+from wallet.core.upsert import upsert
 from wallet.extensions import db
 from wallet.geo import services as geo
 from wallet.geo.index import Hit
 from wallet.geo.models import LastFix, LocationFix, Presence
+from wallet.insights import events as insight_events
 from wallet.locations import filters, presence
 from wallet.locations.filters import Fix
 
 UNKNOWN_REGION = "unknown_region"
 _LAST_FIX_CACHE_SIZE = 100_000
 _LAST_SEEN_RESOLUTION = dt.timedelta(seconds=60)
+_LOCATE_ONE_BY_ONE = 4
 
 
 @dataclass(frozen=True)
@@ -67,14 +70,24 @@ class Recorded:
     monitor: Monitor | None = None
 
 
+@dataclass(frozen=True)
+class _Facts:
+    """What a position report needs to know of the shopper, read in one round trip."""
+
+    previous: Fix | None  # the last fix stored near a fence (for the speed check across processes)
+    inside_any: bool  # inside some fence: a far fix may mean an exit
+
+
 def record_fixes(*, principal: Principal, fixes: list[Fix], extra_rejections: Counter[str] | None = None) -> Recorded:
     """Screen the fixes, move presence for the fences they are in or near, issue the coupons that
-    entering or dwelling earns, and answer with events, coupons and the regions to monitor."""
-    shopper = _consenting_shopper(principal)
+    entering or dwelling earns, and answer with events, coupons and the regions to monitor.
+
+    A report far from every fence, from a shopper inside none, reads one row and writes nothing."""
+    facts = _facts(principal.id)
     now = utcnow()
     config = current_app.config
     loaded = geo.current_index()
-    screened = filters.screen(fixes, previous=_previous_fix(shopper.id), now=now, limits=_limits())
+    screened = filters.screen(fixes, previous=_previous_fix(principal.id, facts), now=now, limits=_limits())
     rejected = screened.rejected + (extra_rejections or Counter())
     reasons = sorted(set(filters.REASONS) | set(rejected))  # every reason, even at zero, for a stable answer
     result = Recorded(accepted=len(screened.accepted), rejected={reason: rejected[reason] for reason in reasons})
@@ -82,28 +95,47 @@ def record_fixes(*, principal: Principal, fixes: list[Fix], extra_rejections: Co
         return result
     accepted = screened.accepted
     hits = _locate(loaded, accepted)
-    _remember(shopper.id, accepted[-1])
+    _remember(principal.id, accepted[-1])
     near_any = any(hits)
     retention = int(config["LOCATION_RETENTION"])
-    with transaction() as session:
-        inside_rows = {row.geofence_id: row for row in session.scalars(
-            select(Presence).where(Presence.shopper_id == shopper.id, Presence.inside.is_(True)))}
-        if near_any or inside_rows:
-            _move_presence(shopper, accepted, hits, inside_rows, loaded, result)
-        if near_any:
-            _store_last_fix(shopper.id, accepted[-1])
-        if retention > 0:
-            session.add_all(LocationFix(shopper_id=shopper.id, lat=f.lat, lon=f.lon, accuracy_m=f.accuracy_m,
-                                        recorded_at=f.recorded_at) for f in accepted)
+    if near_any or facts.inside_any or retention > 0:
+        with transaction() as session:
+            if near_any or facts.inside_any:
+                _move_presence(principal.id, accepted, hits, loaded, result)
+                if result.events:
+                    insight_events.record_presence_events(session, shopper_id=principal.id, events=result.events)
+            if near_any:
+                _store_last_fix(principal.id, accepted[-1])
+            if retention > 0:
+                session.add_all(LocationFix(shopper_id=principal.id, lat=f.lat, lon=f.lon, accuracy_m=f.accuracy_m,
+                                            recorded_at=f.recorded_at) for f in accepted)
     last = accepted[-1]
     result.monitor = _monitor(loaded, last.lat, last.lon)
     return result
+
+
+def _facts(shopper_id: uuid.UUID) -> _Facts:
+    """Consent (refused here), the stored last fix and whether the shopper is inside any fence."""
+    inside = select(Presence.geofence_id).where(Presence.shopper_id == Shopper.id, Presence.inside.is_(True))
+    row = db.session.execute(
+        select(Shopper.consent_location, LastFix.lat, LastFix.lon, LastFix.recorded_at, inside.exists())
+        .outerjoin(LastFix, LastFix.shopper_id == Shopper.id)
+        .where(Shopper.id == shopper_id)
+    ).one_or_none()
+    if row is None:
+        raise NotFound("Account not found.")
+    consent, lat, lon, recorded_at, inside_any = row
+    _refuse_without_consent(consent)
+    previous = None if recorded_at is None else Fix(lat=lat, lon=lon, accuracy_m=0.0, recorded_at=recorded_at)
+    return _Facts(previous=previous, inside_any=bool(inside_any))
 
 
 def _locate(loaded: geo.LoadedIndex, fixes: list[Fix]) -> list[list[Hit]]:
     """The fences each fix is in or near: from the in-memory index, or (``GEOFENCE_LOOKUP=postgis``,
     the naive design kept as the benchmark's baseline) one PostGIS query per fix."""
     if current_app.config["GEOFENCE_LOOKUP"] != "postgis":
+        if len(fixes) <= _LOCATE_ONE_BY_ONE:  # locate_many's array set-up costs more than a few lookups
+            return [loaded.index.locate(f.lat, f.lon, f.accuracy_m) for f in fixes]
         return loaded.index.locate_many([f.lat for f in fixes], [f.lon for f in fixes], [f.accuracy_m for f in fixes])
     covering = text(
         "SELECT id FROM geofences WHERE active AND ST_Covers(area, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"
@@ -116,20 +148,21 @@ def _locate(loaded: geo.LoadedIndex, fixes: list[Fix]) -> list[list[Hit]]:
     ]
 
 
-def _move_presence(shopper: Shopper, accepted: list[Fix], hits: list[list[Hit]], inside_rows: dict[uuid.UUID, Presence],
-                   loaded: geo.LoadedIndex, result: Recorded) -> None:
-    from wallet.offers import services as offers  # offers depend on geo; import here to keep the layers acyclic
-
+def _move_presence(shopper_id: uuid.UUID, accepted: list[Fix], hits: list[list[Hit]], loaded: geo.LoadedIndex,
+                   result: Recorded) -> None:
     session = db.session
     rules = _rules()
     # Serialise a shopper's concurrent requests: two phones' batches must not both enter a fence.
-    session.execute(select(Shopper.id).where(Shopper.id == shopper.id).with_for_update())
-    fence_ids = {uuid.UUID(hit.fence_id) for fix_hits in hits for hit in fix_hits} | set(inside_rows)
+    session.execute(select(Shopper.id).where(Shopper.id == shopper_id).with_for_update())
+    near_ids = {uuid.UUID(hit.fence_id) for fix_hits in hits for hit in fix_hits}
     # Read after the lock, fresh: another request may just have committed a change to these rows.
     rows = {row.geofence_id: row for row in session.scalars(
-        select(Presence).where(Presence.shopper_id == shopper.id, Presence.geofence_id.in_(fence_ids))
+        select(Presence).where(Presence.shopper_id == shopper_id,
+                               or_(Presence.inside.is_(True), Presence.geofence_id.in_(near_ids)))
         .execution_options(populate_existing=True))}
     states = {fence_id: _state(row) for fence_id, row in rows.items()}
+    issuer = _CouponIssuer(shopper_id, near_ids | set(rows), since=accepted[0].recorded_at,
+                           until=accepted[-1].recorded_at)
     for fix, fix_hits in zip(accepted, hits):
         distances = {uuid.UUID(hit.fence_id): hit.distance_m for hit in fix_hits}
         for fence_id in sorted(set(distances) | {f for f, s in states.items() if s is not None and s.inside}, key=str):
@@ -147,13 +180,54 @@ def _move_presence(shopper: Shopper, accepted: list[Fix], hits: list[list[Hit]],
             if step.state is None or step.state == before:
                 continue
             if presence.ENTER in step.events:
-                result.coupons += offers.issue_coupons(shopper_id=shopper.id, geofence_id=fence_id, trigger="enter",
-                                                       visit_started_at=fix.recorded_at, at=fix.recorded_at)
+                result.coupons += issuer.on_enter(fence_id, at=fix.recorded_at)
             elif step.inside:
                 assert step.state.entered_at is not None
-                result.coupons += offers.issue_coupons(shopper_id=shopper.id, geofence_id=fence_id, trigger="dwell",
-                                                       visit_started_at=step.state.entered_at, at=fix.recorded_at)
-            _save(rows, shopper.id, fence_id, before, step)
+                result.coupons += issuer.on_dwell(fence_id, entered_at=step.state.entered_at, at=fix.recorded_at)
+            _save(rows, shopper_id, fence_id, before, step)
+
+
+class _CouponIssuer:
+    """Calls ``offers.issue_coupons`` only where a live offer may issue: the fences' triggers are
+    read once per batch, on the first entry or dwell, and a dwell is checked once per batch for each
+    threshold reached (an offer refused then, say by its schedule, is checked again next batch)."""
+
+    def __init__(self, shopper_id: uuid.UUID, fence_ids: set[uuid.UUID], *, since: dt.datetime,
+                 until: dt.datetime) -> None:
+        self.shopper_id = shopper_id
+        self.fence_ids = fence_ids
+        self.since, self.until = since, until
+        self._triggers: dict[uuid.UUID, Any] | None = None
+        self._dwell_checked: set[tuple[uuid.UUID, int]] = set()
+
+    def _of(self, fence_id: uuid.UUID) -> Any:
+        from wallet.offers import services as offers  # offers depend on geo; import here to keep the layers acyclic
+
+        if self._triggers is None:
+            self._triggers = offers.live_triggers(self.fence_ids, since=self.since, until=self.until)
+        return self._triggers.get(fence_id, offers.NO_TRIGGERS)
+
+    def on_enter(self, fence_id: uuid.UUID, *, at: dt.datetime) -> list[Any]:
+        from wallet.offers import services as offers
+
+        if not self._of(fence_id).enter:
+            return []
+        return offers.issue_coupons(shopper_id=self.shopper_id, geofence_id=fence_id, trigger="enter",
+                                    visit_started_at=at, at=at)
+
+    def on_dwell(self, fence_id: uuid.UUID, *, entered_at: dt.datetime, at: dt.datetime) -> list[Any]:
+        from wallet.offers import services as offers
+
+        minutes = self._of(fence_id).dwell_minutes
+        if not minutes:
+            return []
+        stayed = at - entered_at
+        reached = sum(1 for m in minutes if stayed >= dt.timedelta(minutes=m))
+        if not reached or (fence_id, reached) in self._dwell_checked:
+            return []
+        self._dwell_checked.add((fence_id, reached))
+        return offers.issue_coupons(shopper_id=self.shopper_id, geofence_id=fence_id, trigger="dwell",
+                                    visit_started_at=entered_at, at=at)
 
 
 def _save(rows: dict[uuid.UUID, Presence], shopper_id: uuid.UUID, fence_id: uuid.UUID,
@@ -215,14 +289,17 @@ def _monitor(loaded: geo.LoadedIndex, lat: float, lon: float) -> Monitor:
     return Monitor(regions=regions, resync=Region(None, lat, lon, round(reach, 1), 0.0))
 
 
-def _consenting_shopper(principal: Principal) -> Shopper:
-    shopper = db.session.get(Shopper, principal.id)
-    if shopper is None:
+def _consenting_shopper(principal: Principal) -> None:
+    consent = db.session.scalar(select(Shopper.consent_location).where(Shopper.id == principal.id))
+    if consent is None:
         raise NotFound("Account not found.")
-    if not shopper.consent_location:
+    _refuse_without_consent(consent)
+
+
+def _refuse_without_consent(consent: bool) -> None:
+    if not consent:
         raise ConsentRequired("Location consent is off: turn it on to receive offers where you are.",
                               reason="location_consent_required")
-    return shopper
 
 
 # --- last fix, for the speed check across requests -----------------------------------------
@@ -243,23 +320,24 @@ def _remember(shopper_id: uuid.UUID, fix: Fix) -> None:
             cache.popitem(last=False)
 
 
-def _previous_fix(shopper_id: uuid.UUID) -> Fix | None:
+def _previous_fix(shopper_id: uuid.UUID, facts: _Facts) -> Fix | None:
     """The shopper's last accepted fix: this process remembers it; near fences it is also stored,
     so that another process (or a restart) still catches a jump into a store."""
     with _CACHE_LOCK:
         cached = _cache().get(shopper_id)
-    stored = db.session.get(LastFix, shopper_id) if cached is None else None
-    if stored is not None:
-        return Fix(lat=stored.lat, lon=stored.lon, accuracy_m=0.0, recorded_at=stored.recorded_at)
+    if cached is None or (facts.previous is not None and facts.previous.recorded_at > cached.recorded_at):
+        return facts.previous
     return cached
 
 
 def _store_last_fix(shopper_id: uuid.UUID, fix: Fix) -> None:
-    row = db.session.get(LastFix, shopper_id)
-    if row is None:
-        db.session.add(LastFix(shopper_id=shopper_id, lat=fix.lat, lon=fix.lon, recorded_at=fix.recorded_at))
-    elif fix.recorded_at >= row.recorded_at:
-        row.lat, row.lon, row.recorded_at = fix.lat, fix.lon, fix.recorded_at
+    """Keep the newest fix near a fence, in one statement (two requests may race here)."""
+    insert = upsert(LastFix).values(shopper_id=shopper_id, lat=fix.lat, lon=fix.lon, recorded_at=fix.recorded_at)
+    db.session.execute(insert.on_conflict_do_update(
+        index_elements=[LastFix.shopper_id],
+        set_={"lat": insert.excluded.lat, "lon": insert.excluded.lon, "recorded_at": insert.excluded.recorded_at},
+        where=insert.excluded.recorded_at >= LastFix.recorded_at,
+    ))
 
 
 def _limits() -> filters.Limits:

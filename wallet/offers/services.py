@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, delete, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from wallet.auth.models import Role, Shopper
 from wallet.auth.principal import Principal, check_brand_access
@@ -25,6 +24,7 @@ from wallet.core.db import UTCDateTime
 from wallet.core.errors import Conflict, NotFound, ValidationFailed
 from wallet.core.pagination import Page, paginate
 from wallet.core.time import utcnow
+from wallet.core.upsert import upsert
 from wallet.core.transaction import transaction
 from wallet.extensions import db
 from wallet.geo.models import Geofence
@@ -378,6 +378,45 @@ def issue_coupons(
     return coupons
 
 
+@dataclass(frozen=True)
+class FenceTriggers:
+    """What the live offers of a fence could issue: whether any on entering, and after how many
+    minutes of dwelling (sorted). Schedules, audiences and caps are left to ``issue_coupons``."""
+
+    enter: bool = False
+    dwell_minutes: tuple[int, ...] = ()
+
+
+NO_TRIGGERS = FenceTriggers()
+
+
+def live_triggers(fence_ids: Iterable[uuid.UUID], *, since: dt.datetime, until: dt.datetime
+                  ) -> dict[uuid.UUID, FenceTriggers]:
+    """For the location pipeline, in one query: the triggers of the offers live at some time between
+    ``since`` and ``until`` on each of these fences (absent: none), so that ``issue_coupons`` is
+    called only where it may issue something."""
+    ids = list(fence_ids)
+    if not ids:
+        return {}
+    attached = (select(OfferGeofence.offer_id)
+                .where(OfferGeofence.offer_id == Offer.id, OfferGeofence.geofence_id == Geofence.id).exists())
+    rows = db.session.execute(
+        select(Geofence.id, Offer.trigger, Offer.dwell_minutes)
+        .join(Offer, Offer.brand_id == Geofence.brand_id)
+        .where(Geofence.id.in_(ids), Geofence.active.is_(True), Offer.status == ACTIVE,
+               Offer.valid_from <= until, Offer.valid_until > since, or_(Offer.all_stores.is_(True), attached))
+    )
+    enter: set[uuid.UUID] = set()
+    dwell: dict[uuid.UUID, set[int]] = {}
+    for fence_id, trigger, minutes in rows:
+        if trigger == ENTER:
+            enter.add(fence_id)
+        else:
+            dwell.setdefault(fence_id, set()).add(minutes or 0)
+    return {fence_id: FenceTriggers(fence_id in enter, tuple(sorted(dwell.get(fence_id, ()))))
+            for fence_id in enter | set(dwell)}
+
+
 def _live_offers(fence: Geofence, trigger: str, at: dt.datetime) -> Select[tuple[Offer]]:
     attached = select(OfferGeofence.offer_id).where(OfferGeofence.geofence_id == fence.id)
     return (
@@ -448,12 +487,6 @@ def _issue_one(
     return coupon
 
 
-def _upsert(model: type[Any]) -> Any:
-    """The dialect's INSERT, which has ON CONFLICT DO UPDATE ... WHERE on both backends we run on."""
-    dialect = db.session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
-
-
 def _count_for_shopper(offer: Offer, shopper_id: uuid.UUID, *, visit_started_at: dt.datetime, at: dt.datetime) -> None:
     """Per-shopper cap, cooldown and once-per-visit for dwell offers, in one conditional upsert.
 
@@ -467,7 +500,7 @@ def _count_for_shopper(offer: Offer, shopper_id: uuid.UUID, *, visit_started_at:
         conditions.append(OfferShopperCount.last_issued_at <= at - dt.timedelta(minutes=offer.cooldown_minutes))
     if offer.trigger == DWELL:
         conditions.append(OfferShopperCount.last_issued_at < visit_started_at)
-    insert = _upsert(OfferShopperCount).values(offer_id=offer.id, shopper_id=shopper_id, count=1, last_issued_at=at)
+    insert = upsert(OfferShopperCount).values(offer_id=offer.id, shopper_id=shopper_id, count=1, last_issued_at=at)
     statement = insert.on_conflict_do_update(
         index_elements=[OfferShopperCount.offer_id, OfferShopperCount.shopper_id],
         set_={"count": OfferShopperCount.count + 1, "last_issued_at": insert.excluded.last_issued_at},
@@ -479,7 +512,7 @@ def _count_for_shopper(offer: Offer, shopper_id: uuid.UUID, *, visit_started_at:
 
 def _count_for_day(offer: Offer, at: dt.datetime) -> None:
     """Counted every day (the daily budget, and the day's figures for reporting)."""
-    insert = _upsert(OfferDailyCount).values(offer_id=offer.id, day=at.astimezone(dt.UTC).date(), count=1)
+    insert = upsert(OfferDailyCount).values(offer_id=offer.id, day=at.astimezone(dt.UTC).date(), count=1)
     statement = insert.on_conflict_do_update(
         index_elements=[OfferDailyCount.offer_id, OfferDailyCount.day],
         set_={"count": OfferDailyCount.count + 1},

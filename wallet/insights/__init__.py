@@ -1,0 +1,1 @@
+"""Retailer insight: offer funnels (aggregated, with small counts suppressed) and their pictures."""
