@@ -351,3 +351,37 @@ def test_a_budget_holds_when_many_shoppers_walk_in_at_once(app, clock, brand, fe
     assert db.session.scalar(select(func.count()).select_from(PushOutbox)) == 5
     db.session.refresh(offer)
     assert offer.issued_count == 5
+
+
+def test_a_far_fix_after_entering_is_an_exit(client, headers, clock, brand, fence, opted_in):
+    assert [e["type"] for e in post(client, headers, clock, (0, 0, 0, 5))["events"]] == ["enter"]
+    # Minutes later the shopper reports from across town: nothing is near, but the fence is left.
+    answer = post(client, headers, clock, (600, 4000, 4000, 10))
+    assert [e["type"] for e in answer["events"]] == ["exit"]
+    assert db.session.scalar(select(Presence.inside)) is False
+
+
+def test_fixes_near_but_never_clearly_inside_move_no_presence(client, headers, clock, brand, fence, opted_in):
+    make_offer(brand, fence, ENTER)
+    # 5 m inside the edge with 10 m accuracy: maybe inside, maybe not; and 30 m outside.
+    answer = post(client, headers, clock, (0, 0, 20, 10), (10, 0, 55, 10))
+    assert answer["events"] == [] and answer["coupons"] == []
+    assert db.session.scalar(select(func.count()).select_from(Presence)) == 0
+    assert db.session.scalar(select(func.count()).select_from(LastFix)) == 1  # kept for the speed check
+
+
+def test_dwell_offers_issue_at_their_own_thresholds_across_batches(client, headers, clock, brand, fence, opted_in):
+    make_offer(brand, fence, DWELL, dwell_minutes=2)
+    make_offer(brand, fence, DWELL, dwell_minutes=4)
+    issued = []
+    for minute in range(0, 7):  # one batch a minute, four fixes in it, standing in the shop
+        answer = post(client, headers, clock, *[(minute * 60 + s, 1, 1, 5) for s in (0, 15, 30, 45)])
+        issued += [(minute, c["trigger"]) for c in answer["coupons"]]
+    assert issued == [(2, "dwell"), (4, "dwell")]
+
+
+def test_a_signed_out_session_cannot_report_positions(client, headers, clock, fence):
+    assert client.post("/v1/auth/sign-out", headers=headers).status_code == 204
+    response = client.post("/v1/me/locations", headers=headers, json={"fixes": [
+        {"lat": STORE_LAT, "lon": STORE_LON, "accuracy_m": 5, "recorded_at": T0.isoformat()}]})
+    assert response.status_code == 401 and response.get_json()["reason"] == "session_ended"

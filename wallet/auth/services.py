@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app
-from sqlalchemy import select, update
+from flask import current_app, has_app_context
+from sqlalchemy import bindparam, select, update
+from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError
 
 from wallet.auth import secrets as auth_secrets
@@ -271,16 +273,19 @@ def _account_is_active(auth_session: AuthSession) -> bool:
 # --- request authentication -----------------------------------------------------------------
 
 
+_SHOPPER_SESSION = (
+    select(AuthSession.revoked_at, AuthSession.shopper_id, Shopper.is_active)
+    .outerjoin(Shopper, Shopper.id == AuthSession.shopper_id)
+    .where(AuthSession.id == bindparam("session_id"))
+)
+
+
 def authenticate_access_token(token: str) -> Principal:
     """The principal behind an access token whose session is still open."""
     claims = decode_access_token(token)
     if claims.audience == SHOPPER_AUDIENCE:
         # The hot path of every shopper request (each position report): one round trip.
-        row = db.session.execute(
-            select(AuthSession.revoked_at, AuthSession.shopper_id, Shopper.is_active)
-            .outerjoin(Shopper, Shopper.id == AuthSession.shopper_id)
-            .where(AuthSession.id == claims.session_id)
-        ).one_or_none()
+        row = db.session.execute(_SHOPPER_SESSION, {"session_id": claims.session_id}).one_or_none()
         if row is None or row.revoked_at is not None:
             raise InvalidToken("The session has ended; sign in again.", reason="session_ended")
         if not row.is_active or row.shopper_id != claims.subject:
@@ -302,15 +307,66 @@ def authenticate_access_token(token: str) -> Principal:
 
 
 def authenticate_api_key(raw_key: str) -> Principal:
-    """The store principal behind a POS API key that exists and is not revoked."""
-    key = db.session.scalar(select(PosApiKey).where(PosApiKey.key_hash == auth_secrets.digest(raw_key)))
+    """The store principal behind a POS API key that exists and is not revoked.
+
+    A till sends its key with every request, so each process remembers the principal of a good
+    key for ``POS_KEY_CACHE_SECONDS`` (default 5; 0 looks the key up every time): revoking a key,
+    or deleting its store or brand, takes effect at once in the process that does it and within
+    that bound everywhere else. Unknown and revoked keys are never remembered.
+    """
+    digest = auth_secrets.digest(raw_key)
+    cache, ttl = _pos_key_cache()
+    now_mono = time.monotonic()
+    cached = cache.get(digest)
+    if cached is not None and now_mono - cached[1] < ttl:
+        return cached[0]
+    key = db.session.execute(_POS_KEY_LOOKUP, {"digest": digest}).first()
     if key is None or key.revoked_at is not None:
+        cache.pop(digest, None)
         raise InvalidToken("The API key is invalid or revoked.", reason="invalid_api_key")
     now = utcnow()
     if key.last_used_at is None or now - key.last_used_at > _KEY_LAST_USED_RESOLUTION:
         with transaction() as session:
             session.execute(update(PosApiKey).where(PosApiKey.id == key.id).values(last_used_at=now))
-    return Principal(id=key.id, role=POS_KEY, brand_id=key.brand_id, store_ids=frozenset({key.store_id}))
+    principal = Principal(id=key.id, role=POS_KEY, brand_id=key.brand_id, store_ids=frozenset({key.store_id}))
+    if ttl > 0:
+        if len(cache) >= _POS_KEY_CACHE_SIZE:
+            cache.clear()  # many keys in one process: start again rather than grow without bound
+        cache[digest] = (principal, now_mono)
+    return principal
+
+
+# Plain columns (no ORM identity map): this runs whenever a key's remembered principal lapses.
+_POS_KEY_LOOKUP = select(PosApiKey.id, PosApiKey.brand_id, PosApiKey.store_id, PosApiKey.last_used_at,
+                         PosApiKey.revoked_at).where(PosApiKey.key_hash == bindparam("digest"))
+_POS_KEY_CACHE = "wallet.pos_key_principals"
+_POS_KEY_CACHE_SIZE = 10_000
+
+
+def _pos_key_cache() -> tuple[dict[str, tuple[Principal, float]], float]:
+    """This app's remembered POS key principals (key digest → principal, when looked up), and their TTL."""
+    cache = current_app.extensions.get(_POS_KEY_CACHE)
+    if cache is None:
+        cache = current_app.extensions[_POS_KEY_CACHE] = {}
+        _forget_pos_keys_on_changes()
+    return cache, float(current_app.config.get("POS_KEY_CACHE_SECONDS", 5.0))
+
+
+def _forget_pos_keys(*_: Any) -> None:
+    """A key was changed (revoked) or deleted, or a store or brand (and their keys with them):
+    this process forgets every remembered key, so that the change holds for its next request."""
+    if has_app_context():
+        current_app.extensions.get(_POS_KEY_CACHE, {}).clear()
+
+
+def _forget_pos_keys_on_changes() -> None:
+    from wallet.brands.models import Brand, Store
+
+    for target, events in ((PosApiKey, ("after_update", "after_delete")), (Store, ("after_delete",)),
+                           (Brand, ("after_delete",))):
+        for name in events:
+            if not sa_event.contains(target, name, _forget_pos_keys):
+                sa_event.listen(target, name, _forget_pos_keys)
 
 
 def normalize_email(email: str) -> str:

@@ -40,6 +40,11 @@ class Step:
         return self.state is not None and self.state.inside
 
 
+def clearly_inside_of(distance_m: float, accuracy_m: float) -> bool:
+    """Inside by more than the fix's accuracy: the only way to enter a fence."""
+    return distance_m + accuracy_m <= 0
+
+
 def advance(state: State | None, *, distance_m: float | None, accuracy_m: float, at: dt.datetime,
             rules: Rules) -> Step:
     """The state after one fix. ``distance_m`` is signed (negative inside), or None when the fence is
@@ -47,7 +52,7 @@ def advance(state: State | None, *, distance_m: float | None, accuracy_m: float,
     if state is not None and state.last_seen_at is not None and at < state.last_seen_at:
         return Step(state, ())  # an older fix arriving late says nothing about now
     if state is None or not state.inside:
-        clearly_inside = distance_m is not None and distance_m + accuracy_m <= 0
+        clearly_inside = distance_m is not None and clearly_inside_of(distance_m, accuracy_m)
         if not clearly_inside:
             return Step(state, ())
         if state is not None and state.cooldown_until is not None and at < state.cooldown_until:

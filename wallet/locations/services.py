@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import or_, select, text
+from sqlalchemy import bindparam, or_, select, text
 
 from wallet.auth.models import Shopper
 from wallet.auth.principal import Principal
@@ -97,10 +97,13 @@ def record_fixes(*, principal: Principal, fixes: list[Fix], extra_rejections: Co
     hits = _locate(loaded, accepted)
     _remember(principal.id, accepted[-1])
     near_any = any(hits)
+    # Presence moves only for a shopper inside a fence (who may leave it) or a fix clearly inside one.
+    moves = facts.inside_any or any(presence.clearly_inside_of(hit.distance_m, fix.accuracy_m)
+                                    for fix, fix_hits in zip(accepted, hits) for hit in fix_hits)
     retention = int(config["LOCATION_RETENTION"])
-    if near_any or facts.inside_any or retention > 0:
+    if moves or near_any or retention > 0:
         with transaction() as session:
-            if near_any or facts.inside_any:
+            if moves:
                 _move_presence(principal.id, accepted, hits, loaded, result)
                 if result.events:
                     insight_events.record_presence_events(session, shopper_id=principal.id, events=result.events)
@@ -114,14 +117,17 @@ def record_fixes(*, principal: Principal, fixes: list[Fix], extra_rejections: Co
     return result
 
 
+_FACTS = (
+    select(Shopper.consent_location, LastFix.lat, LastFix.lon, LastFix.recorded_at,
+           select(Presence.geofence_id).where(Presence.shopper_id == Shopper.id, Presence.inside.is_(True)).exists())
+    .outerjoin(LastFix, LastFix.shopper_id == Shopper.id)
+    .where(Shopper.id == bindparam("shopper_id"))
+)
+
+
 def _facts(shopper_id: uuid.UUID) -> _Facts:
     """Consent (refused here), the stored last fix and whether the shopper is inside any fence."""
-    inside = select(Presence.geofence_id).where(Presence.shopper_id == Shopper.id, Presence.inside.is_(True))
-    row = db.session.execute(
-        select(Shopper.consent_location, LastFix.lat, LastFix.lon, LastFix.recorded_at, inside.exists())
-        .outerjoin(LastFix, LastFix.shopper_id == Shopper.id)
-        .where(Shopper.id == shopper_id)
-    ).one_or_none()
+    row = db.session.execute(_FACTS, {"shopper_id": shopper_id}).one_or_none()
     if row is None:
         raise NotFound("Account not found.")
     consent, lat, lon, recorded_at, inside_any = row
