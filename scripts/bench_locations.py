@@ -9,7 +9,7 @@ active "enter" offer per brand on ~5 % of the fences):
 1. the index kernel: ``GeofenceIndex.locate_many`` on a million positions, the index built from the
    database by ``geo.services.build_index`` exactly as each server process builds it;
 2. (first fence count) an in-process breakdown: CPU time and SQL statements per request through the
-   Flask test client, as shipped and with each candidate fix of ``bench_locations_patches.py``;
+   Flask test client, as shipped, without pool_pre_ping, and with the naive lookup;
 3. HTTP ingestion under gunicorn, first with the in-memory index (``GEOFENCE_LOOKUP=index``), then with
    the naive design (``GEOFENCE_LOOKUP=postgis``: one ST_Covers query per fix), same workloads:
    - batched: closed loop, each request 120 fixes of one shopper walking out and back, 2 s apart
@@ -17,7 +17,8 @@ active "enter" offer per brand on ~5 % of the fences):
    - single fixes: open loop at a fixed arrival rate (300/s), latency from the scheduled send time (no
      coordinated omission), each request one fix of a random shopper,
    - single-fix capacity: closed loop, as many single-fix requests as the server takes;
-   ``--designs index,postgis,patched`` adds the index design with the candidate fixes monkeypatched in;
+   the index design runs gunicorn with ``--preload`` and ``WALLET_GEOFENCE_INDEX_PRELOAD=true``, so
+   the index is built once, in the master, before the workers fork;
 4. the ratios index / naive, and a table of everything, with the share of the machine that other
    processes took meanwhile (the machine is shared: such phases are flagged).
 
@@ -28,8 +29,7 @@ Nothing is asserted: numbers are printed, with the issue's targets beside them.
 
 Only loopback is used: PostgreSQL on 127.0.0.1:5432 (``--admin-url``), gunicorn on a free 127.0.0.1
 port. The benchmark databases (``wallet_bench_<pid>_<fences>``) are dropped at the end, also on error
-or Ctrl-C (``--keep-db`` keeps them). Nothing under wallet/ is changed: the candidate fixes are
-monkeypatched into the benchmark's own processes only.
+or Ctrl-C (``--keep-db`` keeps them).
 """
 
 from __future__ import annotations
@@ -563,35 +563,24 @@ def bench_kernel(url: str, fence_lat: np.ndarray, fence_lon: np.ndarray, positio
 
 # --- in-process breakdown ----------------------------------------------------------------------
 
-BREAKDOWN_VARIANTS: list[tuple[str, str, dict[str, Any]]] = [
-    ("as shipped", "", {}),
-    ("+ pool_pre_ping off (config)", "", {"SQLALCHEMY_ENGINE_OPTIONS": {}}),
-    ("+ coupon_memo", "coupon_memo", {}),
-    ("+ keep_shopper", "keep_shopper", {}),
-    ("+ fast_fixes", "fast_fixes", {}),
-    ("+ locate_small", "locate_small", {}),
-    ("all four patches", "all", {}),
-    ("all four + pre_ping off", "all", {"SQLALCHEMY_ENGINE_OPTIONS": {}}),
-    ("naive design (postgis lookup)", "", {"GEOFENCE_LOOKUP": "postgis"}),
+BREAKDOWN_VARIANTS: list[tuple[str, dict[str, Any]]] = [
+    ("as shipped", {}),
+    ("pool_pre_ping off (config)", {"SQLALCHEMY_ENGINE_OPTIONS": {}}),
+    ("naive design (postgis lookup)", {"GEOFENCE_LOOKUP": "postgis"}),
 ]
 # Only the benchmark's own rows live there (CASCADE: tables that other engineers add may refer to these).
 _RESET = ("TRUNCATE presences, last_fixes, offer_shopper_counts, offer_daily_counts, push_outbox, coupons, passes "
           "CASCADE; UPDATE offers SET issued_count = 0")
 
 
-def _breakdown_child(url: str, patches: str, overrides: dict[str, Any], singles: list[tuple[str, float, float]],
+def _breakdown_child(url: str, overrides: dict[str, Any], singles: list[tuple[str, float, float]],
                      batches: list[tuple[str, float, float]], warm: list[tuple[str, float, float]], seed: int,
                      conn: Any) -> None:
-    """In a forked process: the app (patched or not) through Flask's test client, CPU time and SQL
+    """In a forked process: the app (with the variant's configuration) through Flask's test client, CPU time and SQL
     statements per request, for single fixes and for batches."""
     try:
         from sqlalchemy import event
 
-        if patches:
-            sys.path.insert(0, str(ROOT / "scripts"))
-            import bench_locations_patches
-
-            bench_locations_patches.apply(patches)
         from wallet import create_app
         from wallet.extensions import db
 
@@ -641,8 +630,7 @@ def _breakdown_child(url: str, patches: str, overrides: dict[str, Any], singles:
 
 
 def breakdown(url: str, population: Population, dataset: Dataset, args: argparse.Namespace) -> None:
-    """Each candidate fix of bench_locations_patches.py, alone and together, on the same requests: CPU
-    per request in one process (no HTTP server, no load generator), so that other work on the machine
+    """Each variant on the same requests: CPU per request in one process (no HTTP server, no load generator), so that other work on the machine
     disturbs it less than the HTTP figures."""
     import psycopg
 
@@ -655,18 +643,17 @@ def breakdown(url: str, population: Population, dataset: Dataset, args: argparse
         f"each variant (state reset in between), Flask test client in one process, CPU time of that process:")
     log(f"    {'variant':<30} {'single: ms CPU':>14} {'SQL/req':>8} {'req/s/core':>10}   "
         f"{'batch: ms CPU':>13} {'SQL/req':>8} {'pos/s/core':>10}")
-    variants = [v for v in BREAKDOWN_VARIANTS
-                if not args.quick or v[0] in ("as shipped", "all four patches", "naive design (postgis lookup)")]
+    variants = [v for v in BREAKDOWN_VARIANTS if not args.quick or v[0] != "pool_pre_ping off (config)"]
     best: dict[str, dict[str, Any]] = {}
     failed: dict[str, str] = {}
     # Interleaved rounds, the best (least CPU) of each kept: other work on the machine only ever adds.
     for _ in range(args.breakdown_rounds):
-        for label, patches, overrides in variants:
+        for label, overrides in variants:
             with psycopg.connect(psycopg_url(url), autocommit=True) as connection:
                 connection.execute(_RESET)
             wait_for_quiet(args.wait_idle, verbose=False)
             parent, child = ctx.Pipe(duplex=False)
-            process = ctx.Process(target=_breakdown_child, args=(url, patches, overrides, singles, batches, warm,
+            process = ctx.Process(target=_breakdown_child, args=(url, overrides, singles, batches, warm,
                                                                  args.seed, child))
             process.start()
             child.close()
@@ -680,7 +667,7 @@ def breakdown(url: str, population: Population, dataset: Dataset, args: argparse
                 if out[kind]["cpu_ms"] < kept[kind]["cpu_ms"]:
                     kept[kind] = out[kind]
     base = best.get(BREAKDOWN_VARIANTS[0][0])
-    for label, _, _ in variants:
+    for label, _ in variants:
         if label in failed and label not in best:
             log(f"    {label:<30} failed: {failed[label][:500]}")
             continue
@@ -706,8 +693,7 @@ class Server:
     def __init__(self, url: str, design: str, args: argparse.Namespace, logdir: Path) -> None:
         self.url, self.design, self.args = url, design, args
         self.lookup = "postgis" if design == "postgis" else "index"
-        # "patched": the index design with the candidate fixes of bench_locations_patches.py monkeypatched in.
-        self.app = "bench_locations_patches:create_app()" if design == "patched" else args.app
+        self.app = args.app
         self.port = free_port()
         self.log_path = logdir / f"gunicorn-{design}-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -719,20 +705,20 @@ class Server:
                    "--log-level", "warning"]
         if self.args.worker_class == "gthread":
             command += ["--threads", str(self.args.threads)]
+        if self.lookup == "index":  # the master builds the index once, the workers share it (GEOFENCE_INDEX_PRELOAD)
+            command += ["--preload"]
         return command + [self.app]
 
     def describe(self) -> str:
         threads = f" × {self.args.threads} threads" if self.args.worker_class == "gthread" else ""
-        return (f"gunicorn {self.args.worker_class}, {self.args.workers} workers{threads}, keep-alive 75 s, "
-                f"app {self.app}, GEOFENCE_LOOKUP={self.lookup}"
-                + (f", BENCH_PATCHES={self.args.patches}" if self.design == "patched" else ""))
+        preload = ", --preload (index built once in the master)" if self.lookup == "index" else ""
+        return (f"gunicorn {self.args.worker_class}, {self.args.workers} workers{threads}{preload}, keep-alive 75 s, "
+                f"app {self.app}, GEOFENCE_LOOKUP={self.lookup}")
 
     def start(self) -> None:
         env = {**os.environ, "WALLET_DATABASE_URL": self.url, "WALLET_SECRET_KEY": SECRET_KEY,
-               "WALLET_ENV": "production", "WALLET_GEOFENCE_LOOKUP": self.lookup, "PYTHONUNBUFFERED": "1"}
-        if self.design == "patched":
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "scripts"), env.get("PYTHONPATH")]))
-            env["BENCH_PATCHES"] = self.args.patches
+               "WALLET_ENV": "production", "WALLET_GEOFENCE_LOOKUP": self.lookup, "PYTHONUNBUFFERED": "1",
+               "WALLET_GEOFENCE_INDEX_PRELOAD": "true" if self.lookup == "index" else "false"}
         for extra in self.args.server_env:
             name, _, value = extra.partition("=")
             env[name] = value
@@ -1285,7 +1271,6 @@ def wait_for_quiet(max_wait: float, threshold: float = 0.15, verbose: bool = Tru
 DESIGN_TITLES = {
     "index": "index: the in-memory GeofenceIndex (GEOFENCE_LOOKUP=index), as shipped",
     "postgis": "naive: one PostGIS ST_Covers query per fix (GEOFENCE_LOOKUP=postgis)",
-    "patched": "patched: the index design with the candidate fixes of scripts/bench_locations_patches.py",
 }
 
 
@@ -1305,13 +1290,14 @@ def run_design(design: str, dataset: Dataset, dealer: ShopperDealer, args: argpa
     server.start()
     try:
         procs = args.clients
-        # Warm up: every worker builds its index on its first request (build_s each, here ~{build_s:.1f} s).
-        warm = max(args.warmup, 2.5 * build_s + 2)
+        # Warm up (connections, caches); without --preload every worker builds its index on its first request.
+        warm = max(args.warmup, 2.5 * build_s + 2) if naive else args.warmup
         warm_plan = Plan("batch", "closed", server.port, warm, args.batch_connections, seed=args.seed + 1,
                          epoch_wall=time.time() + 2)
         warm_need = int(warm * 150)
         run_phase("warm-up", warm_plan, dealer.take(warm_need), procs, server)
-        log(f"    warmed up for {warm:.0f} s (every worker builds its index, {build_s:.1f} s here, on its first request)")
+        log(f"    warmed up for {warm:.0f} s" + ("" if naive else
+                                                   f" (the index, {build_s:.1f} s to build here, was built before forking)"))
 
         cap_rate = args.expect_batched_naive if naive else args.expect_batched
         need = max(int(duration * cap_rate / BATCH), 50)
@@ -1410,10 +1396,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--expect-batched", type=float, default=40_000,
                         help="positions/s the index design may reach: sizes the pool of distinct batches")
     parser.add_argument("--expect-batched-naive", type=float, default=8_000)
-    parser.add_argument("--designs", default="index,postgis",
-                        help="index (as shipped), postgis (naive baseline), patched (index + candidate fixes)")
-    parser.add_argument("--patches", default="all", help="for the patched design: names from "
-                        "bench_locations_patches.PATCHES, comma-separated, or all")
+    parser.add_argument("--designs", default="index,postgis", help="index (as shipped), postgis (naive baseline)")
     parser.add_argument("--wait-idle", type=float, default=45.0,
                         help="before each measured phase, wait up to this long (s) for other work on the machine "
                              "to drop below 15 %% of it; 0 not to wait")
@@ -1449,9 +1432,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.naive_duration = args.duration if args.quick else max(args.duration / 2, 10.0)
     args.fence_counts = [int(x) for x in args.fences.split(",") if x.strip()]
     args.design_list = [x.strip() for x in args.designs.split(",") if x.strip() and x.strip() != "none"]
-    unknown = [d for d in args.design_list if d not in ("index", "postgis", "patched")]
+    unknown = [d for d in args.design_list if d not in ("index", "postgis")]
     if unknown:
-        parser.error(f"unknown design(s) {', '.join(unknown)}: use index, postgis, patched or none")
+        parser.error(f"unknown design(s) {', '.join(unknown)}: use index, postgis or none")
     if args.breakdown == "first":
         args.breakdown_fences = args.fence_counts[:1]
     elif args.breakdown == "all":
@@ -1600,27 +1583,6 @@ def summary(runs: list[FenceRun], args: argparse.Namespace, facts: dict[str, str
         if index.capacity and naive.capacity:
             parts.append(f"single-fix capacity {_ratio(index.capacity.requests_per_s, naive.capacity.requests_per_s)}")
         log(f"  {run.fences:>8,} fences: " + "; ".join(parts))
-    patched_lines = []
-    for run in runs:
-        index, patched = run.designs.get("index"), run.designs.get("patched")
-        if not index or not patched:
-            continue
-        parts = []
-        if index.batched and patched.batched:
-            parts.append(f"batched positions/s {_ratio(patched.batched.fixes_per_s, index.batched.fixes_per_s)}")
-        if index.single and patched.single:
-            parts.append(f"single-fix p99 {_ratio(index.single.latency_ms[2], patched.single.latency_ms[2])} lower")
-        if index.capacity and patched.capacity:
-            parts.append(f"single-fix capacity {_ratio(patched.capacity.requests_per_s, index.capacity.requests_per_s)}")
-        naive = run.designs.get("postgis")
-        if naive and naive.batched and patched.batched:
-            parts.append(f"patched / naive batched {_ratio(patched.batched.fixes_per_s, naive.batched.fixes_per_s)}")
-        patched_lines.append(f"  {run.fences:>8,} fences: " + "; ".join(parts))
-    if patched_lines:
-        log("")
-        log(f"patched (BENCH_PATCHES={args.patches}) / index as shipped:")
-        for line in patched_lines:
-            log(line)
     log("")
     log("targets (2 cores): kernel ≥ 1,000,000 positions/s against 10k fences; batched ≥ 20,000 positions/s; "
         "single fixes p99 ≤ 25 ms at 300 req/s; end to end ≥ 10× the naive design")

@@ -8,7 +8,8 @@ from flask import Flask
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
-    """Build the application; nothing here touches the network or the database."""
+    """Build the application; nothing here touches the network or the database (unless
+    ``GEOFENCE_INDEX_PRELOAD`` asks for the geofence index now)."""
     from wallet import cli, models, routes  # noqa: F401  (models: every table in the metadata)
     from wallet.config import load_config
     from wallet.core.db_events import register_engine_events
@@ -24,8 +25,16 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     routes.register(app, api)
     register_error_handlers(app)
     cli.register(app)
+    if app.config["GEOFENCE_INDEX_PRELOAD"]:  # the one exception: gunicorn --preload builds it once, before forking
+        from wallet.geo.services import preload_index
+
+        preload_index(app)
     if app.config["PUSH_DISPATCHER_THREAD"]:  # make run: pushes leave without a separate worker
         from wallet.push.dispatcher import start_background_dispatcher
 
         start_background_dispatcher(app)
+        if app.config["RETENTION_INTERVAL"]:  # and, beside it, the retention schedule
+            from wallet.privacy.retention import start_background_retention
+
+            start_background_retention(app)
     return app

@@ -1,5 +1,5 @@
 """The ``wallet`` command: the Flask CLI plus our own commands (first admin, demo data, OpenAPI,
-the push worker, the daily expiry of loyalty points)."""
+the push worker, the daily expiry of loyalty points, the retention purge)."""
 
 from __future__ import annotations
 
@@ -103,9 +103,21 @@ def expire_points_command(at_text: str | None) -> None:
     click.echo(f"expired {report.points} points on {report.accounts} accounts")
 
 
+@click.command("purge")
+@with_appcontext
+def purge_command() -> None:
+    """Delete what is past its retention period (presence, positions, old pushes, ended sessions, ...);
+    safe to repeat, prints what was removed."""
+    from wallet.privacy.retention import purge_expired
+
+    report = purge_expired(current_app.config)
+    for name, count in report.removed.items():
+        click.echo(f"{name}: {count}")
+
+
 def register(app: Flask) -> None:
     for command in (create_admin_command, seed_demo_command, export_openapi_command, worker_command,
-                    expire_points_command):
+                    expire_points_command, purge_command):
         app.cli.add_command(command)
 
 

@@ -33,6 +33,7 @@ class Defaults:
 
     # Geofences and the location pipeline (distances in metres, times in seconds unless named).
     GEOFENCE_INDEX_CHECK_SECONDS = 2.0  # how stale a process's index may be after a change
+    GEOFENCE_INDEX_PRELOAD = False  # build the index in create_app (gunicorn --preload: once, shared by workers)
     GEOFENCE_LOOKUP = "index"  # "postgis": one ST_Covers query per fix, the naive baseline of the benchmark
     GEOFENCE_MARGIN_M = 100.0  # fences this far beyond a fix's accuracy are "near" (exits, regions)
     LOCATION_MAX_BATCH = 120
@@ -63,6 +64,18 @@ class Defaults:
     FCM_ENDPOINT = "https://fcm.googleapis.com"
     FCM_TIMEOUT = 10.0  # per HTTP request to FCM
     FCM_ANDROID_CHANNEL_ID = "coupons"
+
+    # Insight and privacy: funnels, retention (times in seconds unless named).
+    FUNNEL_MIN_SHOPPERS = 5  # a funnel figure about fewer distinct shoppers is withheld (null + suppressed)
+    FUNNEL_DEFAULT_DAYS = 30  # the range of a funnel request without dates: the last 30 UTC days
+    FUNNEL_MAX_DAYS = 366  # the widest range one funnel request may cover
+    RETENTION_PRESENCE = 24 * 3600  # presence state not updated for this long is dropped (visit over)
+    RETENTION_LAST_FIX = 3600  # the last fix is kept only for the impossible-speed check
+    RETENTION_PUSH_OUTBOX = 30 * 24 * 3600  # sent, suppressed and dead pushes (funnel figures folded first)
+    RETENTION_RETIRED_DEVICES = 30 * 24 * 3600  # push tokens after their device was retired
+    RETENTION_ENDED_SESSIONS = 24 * 3600  # signed-out sessions (expired ones go at once)
+    RETENTION_FUNNEL_DAYS = 395  # funnel counters and their pseudonymous shopper keys (13 months)
+    RETENTION_INTERVAL = 3600  # make run: the server's retention thread purges this often (0: never)
 
     # flask-smorest / OpenAPI
     API_TITLE = "wallet"

@@ -10,4 +10,5 @@ from wallet.offers import models as offer_models  # noqa: F401
 from wallet.loyalty import models as loyalty_models  # noqa: F401
 from wallet.pos import models as pos_models  # noqa: F401
 from wallet.push import models as push_models  # noqa: F401
+from wallet.insights import models as insight_models  # noqa: F401
 from wallet.push import wakeup as push_wakeup  # noqa: F401  (new outbox rows wake dispatchers: pg_notify)

@@ -15,6 +15,7 @@ def register(app: Flask, api: Api) -> None:
     from wallet.brands.routes import catalogue_blp
     from wallet.cards.routes import blp as cards_blp
     from wallet.geo.routes import blp as geofences_blp
+    from wallet.insights.routes import blp as insights_blp
     from wallet.locations.routes import blp as locations_blp
     from wallet.loyalty.routes import blp as loyalty_blp
     from wallet.loyalty.routes import my_blp as my_loyalty_blp
@@ -42,6 +43,7 @@ def register(app: Flask, api: Api) -> None:
         brands_blp,
         geofences_blp,
         offers_blp,
+        insights_blp,
         loyalty_blp,
         my_loyalty_blp,
         pos_blp,

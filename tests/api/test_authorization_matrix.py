@@ -492,6 +492,30 @@ CASES += [
 ]
 
 
+# --- insight (brand analysts) and the shopper's privacy ------------------------------------------
+
+ANALYSTS = {"anonymous": 401, "shopper": 403, "pos_key": 403, "cashier": 403, "other_brand_admin": 404, "*": 200}
+
+
+def _funnel_url(world: World, suffix: str = "") -> str:
+    return _offer_url(world, "active", f"/funnel{suffix}")
+
+
+CASES += [
+    Case("GET", "/v1/brands/<uuid:brand_id>/offers/<uuid:offer_id>/funnel", ANALYSTS,
+         lambda w: (_funnel_url(w), None)),
+    Case("GET", "/v1/brands/<uuid:brand_id>/offers/<uuid:offer_id>/funnel/rows", ANALYSTS,
+         lambda w: (_funnel_url(w, "/rows"), None)),
+    Case("GET", "/v1/brands/<uuid:brand_id>/offers/<uuid:offer_id>/funnel.csv", ANALYSTS,
+         lambda w: (_funnel_url(w, ".csv"), None)),
+    Case("GET", "/v1/brands/<uuid:brand_id>/offers/<uuid:offer_id>/funnel/chart", ANALYSTS,
+         lambda w: (_funnel_url(w, "/chart?format=svg"), None)),
+    Case("GET", "/v1/me/export", SHOPPER_ONLY, lambda w: ("/v1/me/export", None)),
+    Case("GET", "/v1/me/consent-history", SHOPPER_ONLY, lambda w: ("/v1/me/consent-history", None)),
+    Case("DELETE", "/v1/me", _with(SHOPPER_ONLY, 204), lambda w: ("/v1/me", {"password": PASSWORD})),
+]
+
+
 @pytest.mark.parametrize("caller", CALLERS)
 @pytest.mark.parametrize("case", CASES, ids=lambda case: f"{case.method} {case.rule}")
 def test_caller_gets_the_expected_status(client, world, case: Case, caller: str) -> None:

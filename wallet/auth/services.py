@@ -139,7 +139,7 @@ def sign_in(*, audience: str, email: str, password: str) -> TokenPair:
     model = Shopper if audience == SHOPPER_AUDIENCE else StaffMember
     throttle_key = f"{audience}:{email}"
     now = utcnow()
-    _refuse_if_locked(throttle_key, now)
+    refuse_if_locked(throttle_key, now)
     account = db.session.scalar(select(model).where(model.email == email))
     if account is None:
         auth_secrets.burn_password_check(password)
@@ -147,7 +147,7 @@ def sign_in(*, audience: str, email: str, password: str) -> TokenPair:
     else:
         ok = auth_secrets.verify_password(account.password_hash, password) and account.is_active
     if not ok:
-        _record_failure(throttle_key, now)
+        record_failed_attempt(throttle_key, now)
         raise InvalidCredentials("E-mail or password is incorrect.")
     with transaction() as session:
         throttle = session.get(SignInThrottle, throttle_key)
@@ -158,7 +158,8 @@ def sign_in(*, audience: str, email: str, password: str) -> TokenPair:
         return _open_session(staff_id=account.id)
 
 
-def _refuse_if_locked(key: str, now: dt.datetime) -> None:
+def refuse_if_locked(key: str, now: dt.datetime) -> None:
+    """429 while failed password checks for ``key`` (sign-in, or a password-confirmed action) are locked out."""
     locked_until = db.session.scalar(select(SignInThrottle.locked_until).where(SignInThrottle.key == key))
     if locked_until is not None and locked_until > now:
         wait = int((locked_until - now).total_seconds()) + 1
@@ -167,7 +168,8 @@ def _refuse_if_locked(key: str, now: dt.datetime) -> None:
         )
 
 
-def _record_failure(key: str, now: dt.datetime) -> None:
+def record_failed_attempt(key: str, now: dt.datetime) -> None:
+    """Count a failed password check for ``key``; too many within the window lock it for a while."""
     config = current_app.config
     window = dt.timedelta(seconds=int(config["SIGN_IN_WINDOW"]))
     with transaction() as session:

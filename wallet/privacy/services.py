@@ -1,4 +1,5 @@
-"""Use cases of consent: per-brand opt-in and opt-out, each change recorded with its source."""
+"""Use cases of privacy: per-brand opt-in and opt-out (each change recorded with its source), the
+consent history, the data export and erasure."""
 
 from __future__ import annotations
 
@@ -81,3 +82,41 @@ def set_brand_consent(*, principal: Principal, brand_id: uuid.UUID, opted_in: bo
         consent = record_brand_consent(shopper_id=principal.id, brand_id=brand_id, opted_in=opted_in,
                                        source=PROFILE)
     return BrandConsentView(consent, brand)
+
+
+# --- the shopper's data: consent history, export, erasure -----------------------------------
+
+
+@dataclass(frozen=True)
+class ConsentChange:
+    """One recorded change of a consent, with the brand's name for per-brand consents."""
+
+    event: ConsentEvent
+    brand_name: str | None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.event, name)
+
+
+def list_consent_history(*, principal: Principal, page: int, page_size: int) -> Page[ConsentChange]:
+    """Every change of the shopper's consents (global and per brand), newest first."""
+    where = ConsentEvent.shopper_id == principal.id
+    total = db.session.scalar(select(func.count()).select_from(ConsentEvent).where(where)) or 0
+    rows = db.session.execute(
+        select(ConsentEvent, Brand.name).outerjoin(Brand, Brand.id == ConsentEvent.brand_id).where(where)
+        .order_by(ConsentEvent.recorded_at.desc(), ConsentEvent.id).limit(page_size).offset((page - 1) * page_size))
+    return Page(items=[ConsentChange(event, name) for event, name in rows], total=total)
+
+
+def export_my_data(*, principal: Principal) -> dict[str, Any]:
+    """Everything held on the shopper, as one JSON document (GDPR art. 15 and 20)."""
+    from wallet.privacy.export import export_shopper
+
+    return export_shopper(principal.id)
+
+
+def erase_me(*, principal: Principal, password: str) -> None:
+    """Erase the shopper's personal data and credentials (GDPR art. 17); see ``wallet.privacy.erasure``."""
+    from wallet.privacy.erasure import erase_shopper
+
+    erase_shopper(principal=principal, password=password)

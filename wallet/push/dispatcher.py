@@ -23,12 +23,12 @@ from typing import Any
 
 from flask import Flask
 from sqlalchemy import and_, case, func, select, true, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from wallet.auth.models import Shopper
 from wallet.config import ConfigurationError
 from wallet.core.time import utcnow
 from wallet.core.transaction import transaction
+from wallet.core.upsert import upsert
 from wallet.extensions import db
 from wallet.offers.models import ISSUED, Coupon
 from wallet.privacy.models import BrandConsent
@@ -392,8 +392,7 @@ def _take_cap_slot(shopper_id: uuid.UUID, day: dt.date, cap: int) -> bool:
     parallel dispatchers cannot together exceed the cap."""
     if cap < 1:
         return False
-    dialect = db.session.get_bind().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(PushDailyCount)
+    insert = upsert(PushDailyCount)
     statement = insert.values(shopper_id=shopper_id, day=day, count=1).on_conflict_do_update(
         index_elements=[PushDailyCount.shopper_id, PushDailyCount.day],
         set_={"count": PushDailyCount.count + 1},

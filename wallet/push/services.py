@@ -8,7 +8,6 @@ from collections.abc import Iterable
 
 from flask import current_app
 from sqlalchemy import case, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from wallet.auth.models import Shopper
 from wallet.auth.principal import Principal
@@ -16,16 +15,12 @@ from wallet.core.errors import Conflict, NotFound
 from wallet.core.pagination import Page, paginate
 from wallet.core.time import utcnow
 from wallet.core.transaction import transaction
+from wallet.core.upsert import upsert
 from wallet.extensions import db
 from wallet.offers.models import Coupon
 from wallet.push.models import REGISTRATION_TOKEN, SUPPRESSED, PushDevice, PushOpenCount, PushOutbox
 
 REPLACED, REMOVED = "replaced", "removed"  # why a device was retired by us rather than by FCM
-
-
-def _upsert(model: type) -> postgresql.Insert | sqlite.Insert:
-    dialect = db.session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
 
 
 def register_device(*, principal: Principal, token: str, platform: str, app_version: str, locale: str,
@@ -41,7 +36,7 @@ def register_device(*, principal: Principal, token: str, platform: str, app_vers
         # One registration at a time per shopper, so that racing ones cannot exceed the limit.
         session.execute(select(Shopper.id).where(Shopper.id == principal.id).with_for_update())
         now = utcnow()
-        insert = _upsert(PushDevice).values(
+        insert = upsert(PushDevice).values(
             id=uuid.uuid4(), shopper_id=principal.id, token=token, token_kind=token_kind, platform=platform,
             app_version=app_version, locale=locale, created_at=now, last_seen_at=now)
         moved = PushDevice.shopper_id != insert.excluded.shopper_id
@@ -100,7 +95,7 @@ def record_open(*, principal: Principal, notification_id: uuid.UUID) -> None:
             return
         offer_id = session.scalar(select(Coupon.offer_id).where(Coupon.id == notification.coupon_id))
         if offer_id is not None:
-            insert = _upsert(PushOpenCount).values(offer_id=offer_id, opens=1)
+            insert = upsert(PushOpenCount).values(offer_id=offer_id, opens=1)
             session.execute(insert.on_conflict_do_update(index_elements=[PushOpenCount.offer_id],
                                                          set_={"opens": PushOpenCount.opens + 1}))
 
