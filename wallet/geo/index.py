@@ -7,6 +7,7 @@ the fences change.
 from __future__ import annotations
 
 import gc
+import math
 import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -210,9 +211,15 @@ class GeofenceIndex:
                 distances_m(lat, lon, self._region_lat[candidates], self._region_lon[candidates])
                 - self._region_radius[candidates]
             )
-            if len(candidates) == len(self._ids) or np.count_nonzero(distances <= radius) >= limit:
+            within = np.count_nonzero(distances <= radius)
+            if len(candidates) == len(self._ids) or within >= limit:
                 break
-            radius *= 4
+            # Grow as the density found so far suggests (circles ∝ area), by ×1.5 to ×4.
+            radius *= min(4.0, max(1.5, 1.2 * math.sqrt(limit / max(within, 1))))
+        if len(candidates) > 4 * limit:  # keep the nearest few (and every tie at the cut) before sorting
+            cut = np.partition(distances, limit - 1)[limit - 1]
+            keep = distances <= cut
+            candidates, distances = candidates[keep], distances[keep]
         order = np.lexsort((candidates, distances))[:limit]
         return [
             (self._ids[i], self._regions[i], d)
