@@ -12,6 +12,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     ``GEOFENCE_INDEX_PRELOAD`` asks for the geofence index now)."""
     from wallet import cli, models, routes  # noqa: F401  (models: every table in the metadata)
     from wallet.config import load_config
+    from wallet.core import reads
     from wallet.core.db_events import register_engine_events
     from wallet.core.errors import register_error_handlers
     from wallet.extensions import WalletApi, db, migrate
@@ -19,6 +20,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     load_config(app, overrides)
     db.init_app(app)
+    reads.init_app(app)
     register_engine_events(app)
     migrate.init_app(app, db, directory=cli.MIGRATIONS_DIR)
     api = WalletApi(app)

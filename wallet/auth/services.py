@@ -17,6 +17,7 @@ from wallet.auth import secrets as auth_secrets
 from wallet.auth.models import AuthSession, ConsentEvent, PosApiKey, RefreshToken, Role, Shopper, SignInThrottle, StaffMember
 from wallet.auth.principal import POS_KEY, SHOPPER, Principal
 from wallet.auth.tokens import SHOPPER_AUDIENCE, STAFF_AUDIENCE, decode_access_token, issue_access_token
+from wallet.core import reads
 from wallet.core.errors import Conflict, InvalidCredentials, InvalidToken, NotFound, TooManyRequests
 from wallet.core.time import utcnow
 from wallet.core.transaction import transaction
@@ -287,7 +288,7 @@ def authenticate_access_token(token: str) -> Principal:
     claims = decode_access_token(token)
     if claims.audience == SHOPPER_AUDIENCE:
         # The hot path of every shopper request (each position report): one round trip.
-        row = db.session.execute(_SHOPPER_SESSION, {"session_id": claims.session_id}).one_or_none()
+        row = reads.read(_SHOPPER_SESSION, {"session_id": claims.session_id}).one_or_none()
         if row is None or row.revoked_at is not None:
             raise InvalidToken("The session has ended; sign in again.", reason="session_ended")
         if not row.is_active or row.shopper_id != claims.subject:

@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, or_, select, text
 
 from wallet.auth.models import Shopper
 from wallet.auth.principal import Principal
+from wallet.core import reads
 from wallet.core.errors import ConsentRequired, NotFound
 from wallet.core.time import utcnow
 from wallet.core.transaction import transaction
@@ -127,7 +128,7 @@ _FACTS = (
 
 def _facts(shopper_id: uuid.UUID) -> _Facts:
     """Consent (refused here), the stored last fix and whether the shopper is inside any fence."""
-    row = db.session.execute(_FACTS, {"shopper_id": shopper_id}).one_or_none()
+    row = reads.read(_FACTS, {"shopper_id": shopper_id}).one_or_none()
     if row is None:
         raise NotFound("Account not found.")
     consent, lat, lon, recorded_at, inside_any = row
