@@ -6,6 +6,8 @@ in its own thread, app context, session and connection, through the HTTP layer.
 - 50 claims of a reward with points for one: one coupon, the balance never below zero;
 - 50 replays of one purchase: its points once, 50 identical answers;
 - 50 refunds of one purchase: never more than its amount.
+
+Each with a cashier and with a POS key (the till's one-statement path, ``wallet.pos.fast``).
 """
 
 from __future__ import annotations
@@ -40,8 +42,12 @@ def store(make_store, brand):
     return make_store(brand, "Châtelet")
 
 
-@pytest.fixture
-def till(make_staff, brand, store, login):
+@pytest.fixture(params=["cashier", "pos_key"])
+def till(request, make_staff, make_pos_key, brand, store, login):
+    """A cashier (whose requests run in the session's transaction) or a POS key (whose purchases and
+    redemptions are one statement in autocommit): both must hold every guarantee."""
+    if request.param == "pos_key":
+        return {"X-API-Key": make_pos_key(store)}
     return login(make_staff(Role.CASHIER, brand, [store]))
 
 

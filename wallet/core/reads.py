@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, g
-from sqlalchemy import Connection, Executable, Result
+from flask import Flask, g, has_app_context
+from sqlalchemy import Connection, Executable, Result, event
+from sqlalchemy.orm import Session
 
 from wallet.extensions import db
 
@@ -21,7 +22,12 @@ _G_KEY = "_wallet_read_connection"
 
 
 def read(statement: Executable, parameters: dict[str, Any] | None = None) -> Result[Any]:
-    """Execute a read on this request's autocommit connection (checked out on first use)."""
+    """Execute a read on this request's autocommit connection (checked out on first use), or in
+    the session's transaction if one is already open: a request never holds two connections, so
+    that many requests at once cannot deadlock on the pool (each holding one, waiting for another)."""
+    session = db.session()  # this request's session (the scoped session's current one)
+    if session.in_transaction():
+        return session.execute(statement, parameters)
     connection: Connection | None = g.get(_G_KEY)
     if connection is None or connection.closed:
         connection = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
@@ -35,6 +41,15 @@ def _release(_: BaseException | None = None) -> None:
         connection.close()
 
 
+def _release_before_the_session(*_: Any) -> None:
+    """The session is starting a transaction (before it takes a connection): give ours back first."""
+    if has_app_context():
+        _release()
+
+
 def init_app(app: Flask) -> None:
-    """Give the read connection back to the pool when the request (the app context) ends."""
+    """Give the read connection back when the session starts a transaction, or at the end of the
+    request (the app context) at the latest."""
     app.teardown_appcontext(_release)
+    if not event.contains(Session, "after_transaction_create", _release_before_the_session):
+        event.listen(Session, "after_transaction_create", _release_before_the_session)

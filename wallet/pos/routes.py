@@ -24,6 +24,8 @@ from wallet.pos.schemas import (
 blp = Blueprint("pos", __name__, url_prefix="/v1/pos", description="Point of sale (cashiers and POS keys)")
 
 TILL = (Role.CASHIER, POS_KEY)
+# The busiest endpoints take schema instances: webargs would build a new schema for every request
+# from a class (the OpenAPI document is the same).
 REPLAYED_HEADER = "Idempotent-Replayed"
 TOKEN_REFUSED = ("reason token_invalid, token_expired or token_other_store (scan again), validation_failed, "
                  "currency_mismatch")
@@ -64,7 +66,7 @@ class Scan(MethodView):
 @blp.route("/purchases")
 class Purchases(MethodView):
     @requires(*TILL)
-    @blp.arguments(PurchaseCreateSchema)
+    @blp.arguments(PurchaseCreateSchema())
     @blp.response(201, PurchaseResultSchema, description="Points earned; a replay of the order reference gets the "
                                                          "first answer again (header Idempotent-Replayed: true)")
     @blp.alt_response(404, description="The member left the program")
@@ -95,8 +97,8 @@ class Refunds(MethodView):
 @blp.route("/redemptions")
 class Redemptions(MethodView):
     @requires(*TILL)
-    @blp.arguments(IdempotencyHeaderSchema, location="headers")
-    @blp.arguments(RedemptionCreateSchema)
+    @blp.arguments(IdempotencyHeaderSchema(), location="headers")
+    @blp.arguments(RedemptionCreateSchema())
     @blp.response(201, RedemptionResultSchema, description="Redeemed; a replay of the idempotency key gets the first "
                                                            "answer again (header Idempotent-Replayed: true)")
     @blp.alt_response(404, description="No such coupon in your brand")

@@ -9,6 +9,7 @@ brand and store, and a coupon is still redeemed by one conditional update.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 
@@ -30,8 +31,13 @@ class TokenRefused(ValidationFailed):
 
 
 def _serializer(purpose: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"wallet.pos.{purpose}",
-                                  signer_kwargs={"digest_method": hashlib.sha256})
+    return _serializer_for(current_app.config["SECRET_KEY"], purpose)
+
+
+@functools.lru_cache(maxsize=16)
+def _serializer_for(secret_key: str, purpose: str) -> URLSafeTimedSerializer:
+    # Built once per secret and purpose: every purchase and redemption reads a token.
+    return URLSafeTimedSerializer(secret_key, salt=f"wallet.pos.{purpose}", signer_kwargs={"digest_method": hashlib.sha256})
 
 
 def issue_token(purpose: str, *, subject_id: uuid.UUID, brand_id: uuid.UUID, store_id: uuid.UUID) -> str:
