@@ -34,6 +34,7 @@ class Defaults:
     # Geofences and the location pipeline (distances in metres, times in seconds unless named).
     GEOFENCE_INDEX_CHECK_SECONDS = 2.0  # how stale a process's index may be after a change
     POS_KEY_CACHE_SECONDS = 5.0  # a process remembers a good POS key this long (revocation elsewhere: ≤ this)
+    GEOFENCE_INDEX_GC_FREEZE_MIN = 1000  # an index this big is frozen out of the cyclic GC's walks (gc.freeze)
     GEOFENCE_INDEX_PRELOAD = False  # build the index in create_app (gunicorn --preload: once, shared by workers)
     GEOFENCE_LOOKUP = "index"  # "postgis": one ST_Covers query per fix, the naive baseline of the benchmark
     GEOFENCE_MARGIN_M = 100.0  # fences this far beyond a fix's accuracy are "near" (exits, regions)
