@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from wallet.insights import history
@@ -34,20 +34,22 @@ def record_presence_events(session: Session, *, shopper_id: uuid.UUID, events: S
     fences = {event.geofence_id for event in counted}
     brands = {event.brand_id for event in counted}
     earliest, latest = min(event.at for event in counted), max(event.at for event in counted)
-    offers = session.execute(
-        select(Offer.id, Offer.brand_id, Offer.all_stores, Offer.valid_from, Offer.valid_until)
+    # The live offers of these brands, each with the event fences it is attached to (one round trip).
+    rows = session.execute(
+        select(Offer.id, Offer.brand_id, Offer.all_stores, Offer.valid_from, Offer.valid_until,
+               OfferGeofence.geofence_id)
+        .outerjoin(OfferGeofence, and_(OfferGeofence.offer_id == Offer.id, OfferGeofence.geofence_id.in_(fences)))
         .where(Offer.brand_id.in_(brands), Offer.status == ACTIVE, Offer.trigger != CLAIM,
                Offer.valid_from <= latest, Offer.valid_until > earliest,
-               or_(Offer.all_stores.is_(True),
-                   Offer.id.in_(select(OfferGeofence.offer_id).where(OfferGeofence.geofence_id.in_(fences)))))
+               or_(Offer.all_stores.is_(True), OfferGeofence.geofence_id.is_not(None)))
     ).all()
-    if not offers:
+    if not rows:
         return
+    offers = list({row.id: row for row in rows}.values())
     attached: dict[uuid.UUID, set[uuid.UUID]] = {}
-    for offer_id, geofence_id in session.execute(
-            select(OfferGeofence.offer_id, OfferGeofence.geofence_id)
-            .where(OfferGeofence.offer_id.in_([offer.id for offer in offers]), OfferGeofence.geofence_id.in_(fences))):
-        attached.setdefault(geofence_id, set()).add(offer_id)
+    for row in rows:
+        if row.geofence_id is not None:
+            attached.setdefault(row.geofence_id, set()).add(row.id)
     counts: Counter[history.CountKey] = Counter()
     cells: set[history.CellKey] = set()
     for event in counted:

@@ -62,6 +62,16 @@ class PresenceEvent:
     at: dt.datetime
 
 
+@dataclass(frozen=True)
+class IssuedCoupon:
+    id: uuid.UUID
+    offer_id: uuid.UUID
+    brand_id: uuid.UUID
+    store_id: uuid.UUID | None
+    trigger: str
+    expires_at: dt.datetime
+
+
 @dataclass
 class Recorded:
     accepted: int
@@ -106,6 +116,9 @@ def record_fixes(*, principal: Principal, fixes: list[Fix], extra_rejections: Co
         with transaction() as session:
             if moves:
                 _move_presence(principal.id, accepted, hits, loaded, result)
+                # What the answer shows of each coupon, read now: after the commit it would be reloaded.
+                result.coupons = [IssuedCoupon(c.id, c.offer_id, c.brand_id, c.store_id, c.trigger, c.expires_at)
+                                  for c in result.coupons]
                 if result.events:
                     insight_events.record_presence_events(session, shopper_id=principal.id, events=result.events)
             if near_any:

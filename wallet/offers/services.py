@@ -335,6 +335,15 @@ class _Refused(Exception):
     """A cap or budget said no: the savepoint of this offer is rolled back."""
 
 
+_FENCE_FACTS = (
+    select(Geofence.id, Geofence.brand_id, Geofence.store_id, Geofence.active, Store.time_zone, BrandConsent.opted_in)
+    .outerjoin(Store, Store.id == Geofence.store_id)
+    .outerjoin(BrandConsent, and_(BrandConsent.brand_id == Geofence.brand_id,
+                                  BrandConsent.shopper_id == bindparam("shopper_id")))
+    .where(Geofence.id == bindparam("fence_id"))
+)
+
+
 def issue_coupons(
     *, shopper_id: uuid.UUID, geofence_id: uuid.UUID, trigger: str, visit_started_at: dt.datetime, at: dt.datetime
 ) -> list[Coupon]:
@@ -350,19 +359,18 @@ def issue_coupons(
     if at.tzinfo is None or visit_started_at.tzinfo is None:
         raise ValueError("times must be aware datetimes")
     session = db.session
-    fence = session.get(Geofence, geofence_id)
-    shopper = session.get(Shopper, shopper_id)
-    if fence is None or not fence.active or shopper is None or not shopper.is_active:
-        return []
+    # The fence's owners, its store's time zone and the shopper's opt-in, in one round trip.
+    fence = session.execute(_FENCE_FACTS, {"fence_id": geofence_id, "shopper_id": shopper_id}).first()
     # Every audience is among shoppers who opted in to the brand; an opt-out always wins.
-    consent = session.get(BrandConsent, (shopper_id, fence.brand_id))
-    if consent is None or not consent.opted_in:
+    if fence is None or not fence.active or not fence.opted_in:
+        return []
+    shopper = session.get(Shopper, shopper_id)
+    if shopper is None or not shopper.is_active:
         return []
     offers = list(session.scalars(_live_offers(fence, trigger, at)))
     if not offers:
         return []
-    store = session.get(Store, fence.store_id)
-    store_zone = schedule.zone_or(store.time_zone if store else None)
+    store_zone = schedule.zone_or(fence.time_zone)
     audience = _Audience(shopper, fence.brand_id, at)
     coupons = []
     for offer in offers:
@@ -417,7 +425,7 @@ def live_triggers(fence_ids: Iterable[uuid.UUID], *, since: dt.datetime, until: 
             for fence_id in enter | set(dwell)}
 
 
-def _live_offers(fence: Geofence, trigger: str, at: dt.datetime) -> Select[tuple[Offer]]:
+def _live_offers(fence: Any, trigger: str, at: dt.datetime) -> Select[tuple[Offer]]:
     attached = select(OfferGeofence.offer_id).where(OfferGeofence.geofence_id == fence.id)
     return (
         select(Offer)
@@ -471,7 +479,7 @@ class _Audience:
 
 
 def _issue_one(
-    offer: Offer, shopper: Shopper, fence: Geofence, *, visit_started_at: dt.datetime, at: dt.datetime
+    offer: Offer, shopper: Shopper, fence: Any, *, visit_started_at: dt.datetime, at: dt.datetime
 ) -> Coupon | None:
     """Take one from every counter of the offer and write the coupon, or write nothing at all."""
     session = db.session
@@ -539,7 +547,7 @@ def _count_globally(offer: Offer) -> None:
         raise _Refused
 
 
-def _write_coupon(offer: Offer, shopper: Shopper, fence: Geofence, at: dt.datetime) -> Coupon:
+def _write_coupon(offer: Offer, shopper: Shopper, fence: Any, at: dt.datetime) -> Coupon:
     session = db.session
     pass_ = passes.issue_pass(kind=COUPON, brand_id=offer.brand_id, shopper_id=shopper.id)
     expires_at = min(at + dt.timedelta(minutes=offer.coupon_ttl_minutes), offer.valid_until)
