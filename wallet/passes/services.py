@@ -9,10 +9,11 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.exc import IntegrityError
 
 from wallet.core.errors import TooManyRequests, ValidationFailed
+from wallet.core.time import utcnow
 from wallet.core.transaction import transaction
+from wallet.core.upsert import upsert
 from wallet.extensions import db
 from wallet.passes import codes
 from wallet.passes.models import Pass
@@ -48,14 +49,17 @@ class PassDescriptor:
 def issue_pass(*, kind: str, brand_id: uuid.UUID, shopper_id: uuid.UUID) -> Pass:
     """A new pass with a fresh secret and an unused short id (the caller commits)."""
     for _ in range(5):
-        candidate = Pass(kind=kind, short_id=codes.generate_short_id(), secret=codes.generate_secret(),
-                         brand_id=brand_id, shopper_id=shopper_id)
-        try:
-            with db.session.begin_nested():
-                db.session.add(candidate)
-        except IntegrityError:  # a short id already taken: 32^8 makes this rare, never fatal
-            continue
-        return candidate
+        # One statement, no savepoint: a short id already taken (32^8 makes it rare) inserts nothing.
+        statement = (
+            upsert(Pass)
+            .values(id=uuid.uuid4(), kind=kind, short_id=codes.generate_short_id(), secret=codes.generate_secret(),
+                    brand_id=brand_id, shopper_id=shopper_id, failed_attempts=0, created_at=utcnow())
+            .on_conflict_do_nothing(index_elements=[Pass.short_id])
+            .returning(Pass)
+        )
+        created = db.session.scalars(statement, execution_options={"populate_existing": True}).first()
+        if created is not None:
+            return created
     raise RuntimeError("could not allocate a unique pass short id")
 
 
