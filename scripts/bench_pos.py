@@ -28,8 +28,9 @@ the shared CPU as it can.
 
 The server runs as a sensible production deployment would on this machine: gunicorn's sync
 workers (4, twice the cores: a worker waiting on PostgreSQL leaves its core to another),
-``WALLET_ENV=production``, the app's own engine options (``pool_pre_ping`` on) unless
-``WALLET_SQLALCHEMY_ENGINE_OPTIONS`` says otherwise in the environment, access log off.
+``WALLET_ENV=production``, the app's own database settings (a pooled connection idle 10 s or more
+is checked before use, ``WALLET_DATABASE_PING_IDLE_SECONDS``) unless the environment says
+otherwise, access log off.
 Sync workers close the connection after each answer (a load balancer in front would keep its
 own connections to the clients); gthread workers with keep-alive measured no cheaper here.
 The tokens the till would get from a scan are issued by the script with the server's secret (the
