@@ -47,8 +47,6 @@ import queue
 import resource
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -64,6 +62,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from bench_support import GunicornServer  # noqa: E402  (scripts/ is on sys.path: the script's own folder)
 
 DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 SECRET_KEY = "bench-locations-secret-key-0123456789abcdef"  # the server and the token issuer share it
@@ -112,11 +112,6 @@ def percentiles(values: list[float] | np.ndarray, qs: tuple[float, ...] = (50, 9
         return [float("nan")] * len(qs)
     return [float(x) for x in np.percentile(np.asarray(values), qs)]
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def psycopg_url(sqlalchemy_url: str) -> str:
@@ -687,16 +682,14 @@ def breakdown(url: str, population: Population, dataset: Dataset, args: argparse
 # --- gunicorn ------------------------------------------------------------------------------------
 
 
-class Server:
+class Server(GunicornServer):
     """``gunicorn 'wallet:create_app()'`` on a free loopback port, in a process group of its own."""
 
     def __init__(self, url: str, design: str, args: argparse.Namespace, logdir: Path) -> None:
         self.url, self.design, self.args = url, design, args
         self.lookup = "postgis" if design == "postgis" else "index"
         self.app = args.app
-        self.port = free_port()
-        self.log_path = logdir / f"gunicorn-{design}-{self.port}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
+        super().__init__(logdir, f"gunicorn-{design}")
 
     def command(self) -> list[str]:
         command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}",
@@ -722,40 +715,7 @@ class Server:
         for extra in self.args.server_env:
             name, _, value = extra.partition("=")
             env[name] = value
-        with open(self.log_path, "wb") as log_file:
-            self.proc = subprocess.Popen(self.command(), cwd=ROOT, env=env, stdout=log_file,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-                connection.request("GET", "/readyz")
-                if connection.getresponse().status == 200:
-                    connection.close()
-                    return
-                connection.close()
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"gunicorn did not become ready in 60 s:\n{self.log_tail()}")
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)  # the group we started, by its id
-            self.proc.wait(timeout=10)
-
-    def log_tail(self, lines: int = 30) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        return ""
+        self.launch(self.command(), env)
 
     def error_lines(self) -> list[str]:
         with contextlib.suppress(OSError):
@@ -1332,7 +1292,7 @@ def run_design(design: str, dataset: Dataset, dealer: ShopperDealer, args: argpa
     after = table_counts(dataset.url)
     result.counts = {k: after[k] - before[k] for k in after}
     result.server_errors = server.error_lines()
-    log(f"    rows written by this design: " + ", ".join(f"{k} +{v:,}" for k, v in result.counts.items()))
+    log("    rows written by this design: " + ", ".join(f"{k} +{v:,}" for k, v in result.counts.items()))
     if result.server_errors:
         log(f"    server log has {len(result.server_errors)} error lines, e.g. {result.server_errors[0][:200]}")
         log(server.log_tail(15))

@@ -46,8 +46,6 @@ The database (``wallet_bench_pos_<pid>``) is dropped at the end, also on error o
 from __future__ import annotations
 
 import argparse
-import contextlib
-import http.client
 import json
 import multiprocessing as mp
 import os
@@ -57,7 +55,6 @@ import resource
 import secrets
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -70,6 +67,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench_support import GunicornServer  # noqa: E402  (scripts/ is on sys.path: the script's own folder)
+
 DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 SECRET_KEY = "bench-pos-secret-key-0123456789abcdef-0123"  # the server and the token issuer share it
 TARGET_RATE = 1000.0  # operations/s
@@ -79,11 +78,6 @@ TARGET_P99_MS = 30.0
 def log(message: str = "") -> None:
     print(message, flush=True)
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -339,14 +333,12 @@ def load_dataset(url: str, *, stores: int, members: int, coupons: int, history: 
 # --- gunicorn ------------------------------------------------------------------------------------
 
 
-class Server:
+class Server(GunicornServer):
     """``gunicorn 'wallet:create_app()'`` on a free loopback port, in a process group of its own."""
 
     def __init__(self, url: str, args: argparse.Namespace) -> None:
         self.url, self.args = url, args
-        self.port = free_port()
-        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-pos-gunicorn-{self.port}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
+        super().__init__(Path(os.environ.get("TMPDIR", "/tmp")), "bench-pos-gunicorn")
 
     def describe(self) -> str:
         threads = f" × {self.args.threads} threads" if self.args.worker_class == "gthread" else ""
@@ -362,38 +354,7 @@ class Server:
         command.append("wallet:create_app()")
         env = {**os.environ, "WALLET_DATABASE_URL": self.url, "WALLET_SECRET_KEY": SECRET_KEY,
                "WALLET_ENV": "production", "PYTHONUNBUFFERED": "1"}
-        with open(self.log_path, "wb") as log_file:
-            self.proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}:\n{self.log_tail()}")
-            with contextlib.suppress(OSError):
-                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-                connection.request("GET", "/readyz")
-                ready = connection.getresponse().status == 200
-                connection.close()
-                if ready:
-                    return
-            time.sleep(0.2)
-        raise RuntimeError(f"gunicorn did not become ready in 60 s:\n{self.log_tail()}")
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)  # the group we started, by its id
-            self.proc.wait(timeout=10)
-
-    def log_tail(self, lines: int = 30) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        return ""
+        self.launch(command, env)
 
 
 # --- the load generator --------------------------------------------------------------------------

@@ -31,7 +31,6 @@ import json
 import os
 import platform
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,6 +45,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from bench_support import free_port, wait_ready  # noqa: E402  (scripts/ is on sys.path: the script's own folder)
 
 import sqlalchemy as sa  # noqa: E402
 
@@ -93,12 +94,6 @@ def wait_for_quiet(limit: float) -> str:
     while busy > 0.15 and time.monotonic() < deadline:
         busy = machine_busy()
     return f"machine {busy:.0%} busy before the phase"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def loopback_only() -> dict[str, str]:
@@ -337,7 +332,7 @@ def main() -> None:
             worker = Child("worker-0", [str(BIN / "wallet"), "worker"], env, logs)
             children.append(worker)
             worker.wait_for("new pushes wake the dispatcher")
-            _wait_http(port)
+            wait_ready(port, 30)
 
             log(f"latency: {args.requests} location requests at {args.rate:g}/s, one coupon and one push each "
                 f"({wait_for_quiet(args.wait_idle)})")
@@ -377,21 +372,6 @@ def main() -> None:
     for count, rate in rates.items():
         log(f"dispatcher throughput, {count} worker process{'es' if count > 1 else ''}: {rate:8.0f} pushes/s")
     log(f"logs: {logs}")
-
-
-def _wait_http(port: int) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/readyz")
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError("the server did not get ready")
-        time.sleep(0.05)
 
 
 if __name__ == "__main__":

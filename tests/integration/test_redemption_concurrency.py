@@ -21,7 +21,6 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from tests.loyalty_support import add_reward, audit, enrol, issue, make_offer, member_token, scan, set_program
-from wallet.auth.models import Role
 from wallet.extensions import db
 from wallet.loyalty.models import LedgerEntry, Purchase, Refund
 from wallet.offers.models import REDEEMED, Coupon
@@ -40,15 +39,6 @@ def brand(make_brand):
 @pytest.fixture
 def store(make_store, brand):
     return make_store(brand, "Châtelet")
-
-
-@pytest.fixture(params=["cashier", "pos_key"])
-def till(request, make_staff, make_pos_key, brand, store, login):
-    """A cashier (whose requests run in the session's transaction) or a POS key (whose purchases and
-    redemptions are one statement in autocommit): both must hold every guarantee."""
-    if request.param == "pos_key":
-        return {"X-API-Key": make_pos_key(store)}
-    return login(make_staff(Role.CASHIER, brand, [store]))
 
 
 @pytest.fixture

@@ -50,14 +50,6 @@ def store(make_store, brand):
     return make_store(brand, "Châtelet")
 
 
-@pytest.fixture(params=["pos_key", "cashier"])
-def till(request, make_staff, make_pos_key, brand, store, login):
-    """Both ways into the statement: a POS key (autocommit) and a cashier (the session's transaction)."""
-    if request.param == "pos_key":
-        return {"X-API-Key": make_pos_key(store)}
-    return login(make_staff(Role.CASHIER, brand, [store]))
-
-
 @pytest.fixture
 def ran(monkeypatch):
     """What the statement did for each purchase and redemption: "fast" (answered), "prior" (found

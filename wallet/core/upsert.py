@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
@@ -9,8 +10,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from wallet.extensions import db
 
 
+def insert_for(dialect: str) -> Callable[[Any], Any]:
+    """The INSERT construct of a dialect by name (for statements built once per dialect and cached):
+    both have ``on_conflict_do_update(..., where=...)`` and ``on_conflict_do_nothing``."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
 def upsert(model: Any) -> Any:
-    """The bound dialect's INSERT for ``model``: both have ``on_conflict_do_update(..., where=...)``
-    and ``on_conflict_do_nothing``."""
-    dialect = db.session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+    """The bound dialect's INSERT for ``model`` (see ``insert_for``)."""
+    return insert_for(db.session.get_bind().dialect.name)(model)

@@ -214,6 +214,9 @@ class _CouponIssuer:
 
     def __init__(self, shopper_id: uuid.UUID, fence_ids: set[uuid.UUID], *, since: dt.datetime,
                  until: dt.datetime) -> None:
+        from wallet.offers import services as offers  # offers depend on geo; import here to keep the layers acyclic
+
+        self.offers = offers
         self.shopper_id = shopper_id
         self.fence_ids = fence_ids
         self.since, self.until = since, until
@@ -221,33 +224,25 @@ class _CouponIssuer:
         self._dwell_checked: set[tuple[uuid.UUID, int]] = set()
 
     def _of(self, fence_id: uuid.UUID) -> Any:
-        from wallet.offers import services as offers  # offers depend on geo; import here to keep the layers acyclic
-
         if self._triggers is None:
-            self._triggers = offers.live_triggers(self.fence_ids, since=self.since, until=self.until)
-        return self._triggers.get(fence_id, offers.NO_TRIGGERS)
+            self._triggers = self.offers.live_triggers(self.fence_ids, since=self.since, until=self.until)
+        return self._triggers.get(fence_id, self.offers.NO_TRIGGERS)
 
     def on_enter(self, fence_id: uuid.UUID, *, at: dt.datetime) -> list[Any]:
-        from wallet.offers import services as offers
-
         if not self._of(fence_id).enter:
             return []
-        return offers.issue_coupons(shopper_id=self.shopper_id, geofence_id=fence_id, trigger="enter",
-                                    visit_started_at=at, at=at)
+        return self.offers.issue_coupons(shopper_id=self.shopper_id, geofence_id=fence_id, trigger="enter",
+                                         visit_started_at=at, at=at)
 
     def on_dwell(self, fence_id: uuid.UUID, *, entered_at: dt.datetime, at: dt.datetime) -> list[Any]:
-        from wallet.offers import services as offers
-
         minutes = self._of(fence_id).dwell_minutes
-        if not minutes:
-            return []
         stayed = at - entered_at
         reached = sum(1 for m in minutes if stayed >= dt.timedelta(minutes=m))
         if not reached or (fence_id, reached) in self._dwell_checked:
             return []
         self._dwell_checked.add((fence_id, reached))
-        return offers.issue_coupons(shopper_id=self.shopper_id, geofence_id=fence_id, trigger="dwell",
-                                    visit_started_at=entered_at, at=at)
+        return self.offers.issue_coupons(shopper_id=self.shopper_id, geofence_id=fence_id, trigger="dwell",
+                                         visit_started_at=entered_at, at=at)
 
 
 def _save(rows: dict[uuid.UUID, Presence], shopper_id: uuid.UUID, fence_id: uuid.UUID,

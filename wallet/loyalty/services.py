@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, and_, case, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from wallet.auth.models import Role, Shopper
@@ -29,6 +28,7 @@ from wallet.core.errors import Conflict, NotFound, PermissionDenied, ValidationF
 from wallet.core.pagination import Page, paginate
 from wallet.core.time import utcnow
 from wallet.core.transaction import transaction
+from wallet.core.upsert import insert_for
 from wallet.extensions import db
 from wallet.loyalty import rules, standing
 from wallet.loyalty.models import (
@@ -758,7 +758,7 @@ def _credit_statement(dialect: str) -> Any:
     """INSERT ... ON CONFLICT (membership_id) DO UPDATE SET balance = balance + excluded.balance, ...
     built once and executed with parameters (it runs on every purchase)."""
     accounts = LoyaltyAccount.__table__
-    insert_ = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(accounts)
+    insert_ = insert_for(dialect)(accounts)
     return insert_.on_conflict_do_update(
         index_elements=[accounts.c.membership_id],
         set_={"balance": accounts.c.balance + insert_.excluded.balance,

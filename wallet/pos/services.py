@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from wallet.auth.models import Role, Shopper
 from wallet.auth.principal import POS_KEY, Principal, check_store_access
@@ -28,6 +27,7 @@ from wallet.core import reads
 from wallet.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from wallet.core.time import utcnow
 from wallet.core.transaction import transaction
+from wallet.core.upsert import insert_for
 from wallet.extensions import db
 from wallet.loyalty import services as loyalty
 from wallet.loyalty import standing
@@ -382,8 +382,7 @@ def _insert_once(model: Any, **values: Any) -> uuid.UUID | None:
 def _insert_once_statement(table: Any, dialect: str) -> Any:
     # Built once per table and executed with parameters: the till's hottest statements skip
     # per-request construction (the rows' columns are the parameters' keys).
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(table).on_conflict_do_nothing().returning(table.c.id)
+    return insert_for(dialect)(table).on_conflict_do_nothing().returning(table.c.id)
 
 
 def _stored(response: dict[str, Any] | None) -> dict[str, Any]:
