@@ -15,10 +15,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from wallet.core import reads
     from wallet.core.db_events import register_engine_events
     from wallet.core.errors import register_error_handlers
-    from wallet.extensions import WalletApi, db, migrate
+    from wallet.extensions import NoCookieSessions, WalletApi, db, migrate
 
     app = Flask(__name__)
     load_config(app, overrides)
+    app.session_interface = NoCookieSessions()
     db.init_app(app)
     reads.init_app(app)
     register_engine_events(app)

@@ -340,6 +340,54 @@ def test_a_refused_cap_leaves_no_partial_writes(new_shopper, fence, make_offer):
     assert count(Coupon) == 1 and count(PushOutbox) == 1 and count(Pass, Pass.kind == COUPON) == 1
 
 
+def test_a_daily_budget_refusal_after_the_shoppers_counter_moved_rolls_that_counter_back(new_shopper, fence,
+                                                                                           make_offer):
+    offer = make_offer(daily_budget=1)
+    first, second = new_shopper(), new_shopper()
+    [issued] = issue(first, fence)
+    assert issue(second, fence) == []
+    assert db.session.get(OfferShopperCount, (offer.id, second.id)) is None
+    assert db.session.get(OfferShopperCount, (offer.id, first.id)).count == 1
+    assert count(Coupon) == 1 and count(PushOutbox) == 1 and count(Pass, Pass.kind == COUPON) == 1
+    db.session.refresh(offer)
+    assert offer.issued_count == 1 and issued.shopper_id == first.id
+
+
+def test_a_taken_pass_short_id_still_issues_one_coupon_counted_once(shopper, new_shopper, fence, make_offer,
+                                                                     monkeypatch):
+    from wallet.passes import codes
+
+    offer = make_offer()
+    with transaction():
+        taken = issue_pass(kind=COUPON, brand_id=offer.brand_id, shopper_id=new_shopper().id).short_id
+    fresh = codes.generate_short_id
+    answers = iter([taken])
+    monkeypatch.setattr(codes, "generate_short_id", lambda: next(answers, None) or fresh())
+    [coupon] = issue(shopper, fence)
+    pass_ = db.session.get(Pass, coupon.pass_id)
+    assert pass_.short_id != taken and pass_.shopper_id == shopper.id
+    # Whichever way it went (one statement, or the general path after a rollback), counted once.
+    assert db.session.get(OfferShopperCount, (offer.id, shopper.id)).count == 1
+    assert db.session.scalar(select(OfferDailyCount.count).where(OfferDailyCount.offer_id == offer.id)) == 1
+    db.session.refresh(offer)
+    assert offer.issued_count == 1
+    assert count(Coupon) == 1 and count(PushOutbox, PushOutbox.coupon_id == coupon.id) == 1
+
+
+def test_the_coupon_returned_is_the_row_written(shopper, fence, make_offer):
+    make_offer()
+    fields = ("offer_id", "brand_id", "shopper_id", "pass_id", "geofence_id", "store_id", "trigger", "status",
+              "issued_at", "expires_at", "redeemed_at", "redeemed_store_id")
+    with transaction():
+        [coupon] = offers.issue_coupons(shopper_id=shopper.id, geofence_id=fence.id, trigger=ENTER,
+                                        visit_started_at=NOW, at=NOW)
+        seen = {name: getattr(coupon, name) for name in fields}  # what the caller reads, before any reload
+        coupon_id = coupon.id
+    db.session.expunge_all()
+    stored = db.session.get(Coupon, coupon_id)
+    assert {name: getattr(stored, name) for name in fields} == seen
+
+
 def test_a_refused_offer_does_not_stop_the_others(shopper, fence, make_offer):
     make_offer(global_budget=1)
     second = make_offer()

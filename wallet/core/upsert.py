@@ -19,3 +19,20 @@ def insert_for(dialect: str) -> Callable[[Any], Any]:
 def upsert(model: Any) -> Any:
     """The bound dialect's INSERT for ``model`` (see ``insert_for``)."""
     return insert_for(db.session.get_bind().dialect.name)(model)
+
+
+def per_dialect(build: Callable[[Callable[[Any], Any]], Any]) -> Callable[[], Any]:
+    """Decorates ``build(insert)``, which makes a statement with the dialect's INSERT (and bind
+    parameters for its values), into a function that returns that statement built once per
+    dialect: on a hot path, building an upsert costs more than running it."""
+    built: dict[str, Any] = {}
+
+    def statement() -> Any:
+        name = db.engine.dialect.name
+        found = built.get(name)
+        if found is None:
+            found = built[name] = build(insert_for(name))
+        return found
+
+    statement.__doc__ = build.__doc__
+    return statement

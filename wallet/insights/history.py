@@ -20,9 +20,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import ColumnElement, case, delete, func, select, update
+from sqlalchemy import ColumnElement, bindparam, case, delete, func, select, update
 
-from wallet.core.upsert import upsert
+from wallet.core.upsert import per_dialect
 from wallet.extensions import db
 from wallet.insights.models import FunnelCount, FunnelShopper
 from wallet.offers.models import REDEEMED, Coupon
@@ -56,17 +56,29 @@ def as_date(value: Any) -> dt.date:
     return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
 
 
+@per_dialect
+def _add_count(insert: Any) -> Any:
+    statement = insert(FunnelCount).values(offer_id=bindparam("offer_id"), store_id=bindparam("store_id"),
+                                           day=bindparam("day"), metric=bindparam("metric"), value=bindparam("value"))
+    return statement.on_conflict_do_update(
+        index_elements=[FunnelCount.offer_id, FunnelCount.store_id, FunnelCount.day, FunnelCount.metric],
+        set_={"value": FunnelCount.value + statement.excluded.value})
+
+
+@per_dialect
+def _add_shopper(insert: Any) -> Any:
+    return insert(FunnelShopper).values(offer_id=bindparam("offer_id"), store_id=bindparam("store_id"),
+                                        day=bindparam("day"), shopper_key=bindparam("shopper_key")
+                                        ).on_conflict_do_nothing()
+
+
 def add_counts(counts: Mapping[CountKey, int]) -> None:
-    """Add to the stored counters (one statement; in key order, so concurrent writers queue)."""
+    """Add to the stored counters (in key order, so concurrent writers queue instead of deadlocking)."""
     rows = [{"offer_id": offer_id, "store_id": store_id, "day": day, "metric": metric, "value": value}
             for (offer_id, store_id, day, metric), value in sorted(counts.items(), key=lambda item: (
                 str(item[0][0]), str(item[0][1]), item[0][2], item[0][3])) if value]
-    if not rows:
-        return
-    insert = upsert(FunnelCount).values(rows)
-    db.session.execute(insert.on_conflict_do_update(
-        index_elements=[FunnelCount.offer_id, FunnelCount.store_id, FunnelCount.day, FunnelCount.metric],
-        set_={"value": FunnelCount.value + insert.excluded.value}))
+    if rows:
+        db.session.execute(_add_count(), rows)
 
 
 def add_shoppers(cells: Iterable[CellKey], key: str) -> None:
@@ -74,7 +86,7 @@ def add_shoppers(cells: Iterable[CellKey], key: str) -> None:
     rows = [{"offer_id": offer_id, "store_id": store_id, "day": day, "shopper_key": key}
             for offer_id, store_id, day in sorted(set(cells), key=lambda c: (str(c[0]), str(c[1]), c[2]))]
     if rows:
-        db.session.execute(upsert(FunnelShopper).values(rows).on_conflict_do_nothing())
+        db.session.execute(_add_shopper(), rows)
 
 
 def live_counts(*conditions: ColumnElement[bool], figures: Iterable[str] = (COUPON_FIGURES, PUSH_FIGURES)

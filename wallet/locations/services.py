@@ -23,7 +23,7 @@ from wallet.core import reads
 from wallet.core.errors import ConsentRequired, NotFound
 from wallet.core.time import utcnow
 from wallet.core.transaction import transaction
-from wallet.core.upsert import upsert
+from wallet.core.upsert import per_dialect
 from wallet.extensions import db
 from wallet.geo import services as geo
 from wallet.geo.index import Hit
@@ -119,8 +119,6 @@ def record_fixes(*, principal: Principal, fixes: list[Fix], extra_rejections: Co
                 # What the answer shows of each coupon, read now: after the commit it would be reloaded.
                 result.coupons = [IssuedCoupon(c.id, c.offer_id, c.brand_id, c.store_id, c.trigger, c.expires_at)
                                   for c in result.coupons]
-                if result.events:
-                    insight_events.record_presence_events(session, shopper_id=principal.id, events=result.events)
             if near_any:
                 _store_last_fix(principal.id, accepted[-1])
             if retention > 0:
@@ -205,6 +203,9 @@ def _move_presence(shopper_id: uuid.UUID, accepted: list[Fix], hits: list[list[H
                 assert step.state.entered_at is not None
                 result.coupons += issuer.on_dwell(fence_id, entered_at=step.state.entered_at, at=fix.recorded_at)
             _save(rows, shopper_id, fence_id, before, step)
+    if result.events:
+        insight_events.record_presence_events(session, shopper_id=shopper_id, events=result.events,
+                                              listening=issuer.listening)
 
 
 class _CouponIssuer:
@@ -227,6 +228,10 @@ class _CouponIssuer:
         if self._triggers is None:
             self._triggers = self.offers.live_triggers(self.fence_ids, since=self.since, until=self.until)
         return self._triggers.get(fence_id, self.offers.NO_TRIGGERS)
+
+    def listening(self, fence_id: uuid.UUID) -> tuple[Any, ...]:
+        """The enter and dwell offers live on the fence during the report (for the funnel)."""
+        return self._of(fence_id).offers
 
     def on_enter(self, fence_id: uuid.UUID, *, at: dt.datetime) -> list[Any]:
         if not self._of(fence_id).enter:
@@ -345,14 +350,22 @@ def _previous_fix(shopper_id: uuid.UUID, facts: _Facts) -> Fix | None:
     return cached
 
 
+@per_dialect
+def _last_fix_upsert(insert: Any) -> Any:
+    statement = insert(LastFix).values(shopper_id=bindparam("shopper_id"), lat=bindparam("lat"),
+                                       lon=bindparam("lon"), recorded_at=bindparam("recorded_at"))
+    return statement.on_conflict_do_update(
+        index_elements=[LastFix.shopper_id],
+        set_={"lat": statement.excluded.lat, "lon": statement.excluded.lon,
+              "recorded_at": statement.excluded.recorded_at},
+        where=statement.excluded.recorded_at >= LastFix.recorded_at,
+    )
+
+
 def _store_last_fix(shopper_id: uuid.UUID, fix: Fix) -> None:
     """Keep the newest fix near a fence, in one statement (two requests may race here)."""
-    insert = upsert(LastFix).values(shopper_id=shopper_id, lat=fix.lat, lon=fix.lon, recorded_at=fix.recorded_at)
-    db.session.execute(insert.on_conflict_do_update(
-        index_elements=[LastFix.shopper_id],
-        set_={"lat": insert.excluded.lat, "lon": insert.excluded.lon, "recorded_at": insert.excluded.recorded_at},
-        where=insert.excluded.recorded_at >= LastFix.recorded_at,
-    ))
+    db.session.execute(_last_fix_upsert(), {"shopper_id": shopper_id, "lat": fix.lat, "lon": fix.lon,
+                                            "recorded_at": fix.recorded_at})
 
 
 def _limits() -> filters.Limits:

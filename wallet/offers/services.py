@@ -9,12 +9,14 @@ statement (``UPDATE ... WHERE issued_count < global_budget``, ``INSERT ... ON CO
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, delete, or_, select, update
+from sqlalchemy import Select, and_, bindparam, delete, or_, select, text, update
+from sqlalchemy.orm import make_transient_to_detached
 
 from wallet.auth.models import Role, Shopper
 from wallet.auth.principal import Principal, check_brand_access
@@ -51,6 +53,7 @@ from wallet.offers.models import (
     OfferGeofence,
     OfferShopperCount,
 )
+from wallet.passes import codes as pass_codes
 from wallet.passes import services as passes
 from wallet.passes.images import PassImage, render_live_code
 from wallet.passes.models import COUPON, Pass
@@ -387,42 +390,62 @@ def issue_coupons(
 
 
 @dataclass(frozen=True)
+class ListeningOffer:
+    """An enter or dwell offer live on a fence during a report: what the funnel counts an entry or a
+    dwell for (each event at its own time, within the offer's validity)."""
+
+    id: uuid.UUID
+    valid_from: dt.datetime
+    valid_until: dt.datetime
+
+
+@dataclass(frozen=True)
 class FenceTriggers:
     """What the live offers of a fence could issue: whether any on entering, and after how many
-    minutes of dwelling (sorted). Schedules, audiences and caps are left to ``issue_coupons``."""
+    minutes of dwelling (sorted), and the offers themselves. Schedules, audiences and caps are left
+    to ``issue_coupons``."""
 
     enter: bool = False
     dwell_minutes: tuple[int, ...] = ()
+    offers: tuple[ListeningOffer, ...] = ()
 
 
 NO_TRIGGERS = FenceTriggers()
 
+_LIVE_TRIGGERS = (
+    select(Geofence.id, Offer.id, Offer.trigger, Offer.dwell_minutes, Offer.valid_from, Offer.valid_until)
+    .join(Offer, Offer.brand_id == Geofence.brand_id)
+    .where(Geofence.id.in_(bindparam("fence_ids", expanding=True)), Geofence.active.is_(True),
+           Offer.status == ACTIVE, Offer.trigger.in_((ENTER, DWELL)),
+           Offer.valid_from <= bindparam("until"),
+           Offer.valid_until > bindparam("since"),
+           or_(Offer.all_stores.is_(True),
+               select(OfferGeofence.offer_id)
+               .where(OfferGeofence.offer_id == Offer.id, OfferGeofence.geofence_id == Geofence.id).exists()))
+    .order_by(Geofence.id, Offer.id)
+)
+
 
 def live_triggers(fence_ids: Iterable[uuid.UUID], *, since: dt.datetime, until: dt.datetime
                   ) -> dict[uuid.UUID, FenceTriggers]:
-    """For the location pipeline, in one query: the triggers of the offers live at some time between
-    ``since`` and ``until`` on each of these fences (absent: none), so that ``issue_coupons`` is
-    called only where it may issue something."""
+    """For the location pipeline, in one query: the triggers of the enter and dwell offers live at
+    some time between ``since`` and ``until`` on each of these fences (absent: none), so that
+    ``issue_coupons`` is called only where it may issue something, and the funnel knows which
+    offers an entry counts for without asking again."""
     ids = list(fence_ids)
     if not ids:
         return {}
-    attached = (select(OfferGeofence.offer_id)
-                .where(OfferGeofence.offer_id == Offer.id, OfferGeofence.geofence_id == Geofence.id).exists())
-    rows = db.session.execute(
-        select(Geofence.id, Offer.trigger, Offer.dwell_minutes)
-        .join(Offer, Offer.brand_id == Geofence.brand_id)
-        .where(Geofence.id.in_(ids), Geofence.active.is_(True), Offer.status == ACTIVE,
-               Offer.valid_from <= until, Offer.valid_until > since, or_(Offer.all_stores.is_(True), attached))
-    )
-    enter: set[uuid.UUID] = set()
-    dwell: dict[uuid.UUID, set[int]] = {}
-    for fence_id, trigger, minutes in rows:
-        if trigger == ENTER:
-            enter.add(fence_id)
-        else:
-            dwell.setdefault(fence_id, set()).add(minutes or 0)
-    return {fence_id: FenceTriggers(fence_id in enter, tuple(sorted(dwell.get(fence_id, ()))))
-            for fence_id in enter | set(dwell)}
+    found: dict[uuid.UUID, list[Any]] = {}
+    for row in db.session.execute(_LIVE_TRIGGERS, {"fence_ids": ids, "since": since, "until": until}):
+        found.setdefault(row[0], []).append(row)
+    return {
+        fence_id: FenceTriggers(
+            enter=any(row.trigger == ENTER for row in rows),
+            dwell_minutes=tuple(sorted({row.dwell_minutes or 0 for row in rows if row.trigger == DWELL})),
+            offers=tuple(ListeningOffer(row[1], row.valid_from, row.valid_until) for row in rows),
+        )
+        for fence_id, rows in found.items()
+    }
 
 
 def _live_offers(fence: Any, trigger: str, at: dt.datetime) -> Select[tuple[Offer]]:
@@ -483,6 +506,11 @@ def _issue_one(
 ) -> Coupon | None:
     """Take one from every counter of the offer and write the coupon, or write nothing at all."""
     session = db.session
+    if db.engine.dialect.name == "postgresql":
+        settled, coupon = _issue_one_statement(offer, shopper, fence, visit_started_at=visit_started_at, at=at)
+        if settled:
+            session.expire(offer, ["issued_count"])
+            return coupon
     try:
         with session.begin_nested():
             _count_for_shopper(offer, shopper.id, visit_started_at=visit_started_at, at=at)
@@ -493,6 +521,96 @@ def _issue_one(
         coupon = None
     session.expire(offer, ["issued_count"])  # moved in SQL, not through the ORM
     return coupon
+
+
+# The common case of ``_issue_one`` on PostgreSQL in one statement, after a savepoint: the
+# shopper's counter (cap, cooldown, once per visit), the day's and the offer's budgets (and its
+# status), then the pass, the coupon and its outbox row, each step only if the one before it
+# went through, and the dispatchers' wake-up. Each counter is a conditional upsert or update
+# that re-checks the row's latest version under its lock, as the general path's statements do,
+# so the caps hold under concurrency the same way.
+_ISSUE_SQL = text("""
+WITH shopper_count AS (
+    INSERT INTO offer_shopper_counts AS c (offer_id, shopper_id, count, last_issued_at)
+    VALUES (:offer_id, :shopper_id, 1, :at)
+    ON CONFLICT (offer_id, shopper_id) DO UPDATE SET count = c.count + 1, last_issued_at = excluded.last_issued_at
+    WHERE (CAST(:max_per_shopper AS integer) IS NULL OR c.count < CAST(:max_per_shopper AS integer))
+      AND (CAST(:cooldown_until AS timestamptz) IS NULL OR c.last_issued_at <= CAST(:cooldown_until AS timestamptz))
+      AND (CAST(:visit_started_at AS timestamptz) IS NULL
+           OR c.last_issued_at < CAST(:visit_started_at AS timestamptz))
+    RETURNING 1
+), day_count AS (
+    INSERT INTO offer_daily_counts AS d (offer_id, day, count)
+    SELECT :offer_id, :day, 1 FROM shopper_count
+    ON CONFLICT (offer_id, day) DO UPDATE SET count = d.count + 1
+    WHERE CAST(:daily_budget AS integer) IS NULL OR d.count < CAST(:daily_budget AS integer)
+    RETURNING 1
+), offer AS (
+    UPDATE offers SET issued_count = issued_count + 1
+    WHERE id = :offer_id AND status = :active AND (global_budget IS NULL OR issued_count < global_budget)
+      AND EXISTS (SELECT 1 FROM day_count)
+    RETURNING 1
+), pass AS (
+    INSERT INTO passes (id, kind, short_id, secret, brand_id, shopper_id, failed_attempts, created_at)
+    SELECT :pass_id, :pass_kind, :short_id, :secret, :brand_id, :shopper_id, 0, :now FROM offer
+    ON CONFLICT (short_id) DO NOTHING
+    RETURNING id
+), coupon AS (
+    INSERT INTO coupons (id, offer_id, brand_id, shopper_id, pass_id, geofence_id, store_id, trigger, status,
+                         issued_at, expires_at)
+    SELECT :coupon_id, :offer_id, :brand_id, :shopper_id, pass.id, :geofence_id, :store_id, :trigger, :issued,
+           :at, :expires_at FROM pass
+    RETURNING id
+), outbox AS (
+    INSERT INTO push_outbox (id, shopper_id, brand_id, coupon_id, kind, payload, collapse_key, ttl_seconds, status,
+                             attempts, next_attempt_at, created_at, duplicate_suspected)
+    SELECT :push_id, :shopper_id, :brand_id, coupon.id, :push_kind, CAST(:payload AS jsonb), :collapse_key,
+           :ttl_seconds, :pending, 0, :now, :now, false FROM coupon
+    RETURNING id
+)
+SELECT EXISTS (SELECT 1 FROM shopper_count) AS counted,
+       (SELECT count(pg_notify(:channel, '')) FROM outbox) AS issued
+""")
+
+
+def _issue_one_statement(offer: Offer, shopper: Shopper, fence: Any, *, visit_started_at: dt.datetime,
+                         at: dt.datetime) -> tuple[bool, Coupon | None]:
+    """``_issue_one`` in one statement: (True, the coupon) when issued, (True, None) when the
+    shopper's counter refused (nothing was written), (False, None) when a later step refused or
+    the pass's short id was taken; then the savepoint is rolled back and the general path decides."""
+    from wallet.push.wakeup import CHANNEL
+
+    session = db.session
+    session.flush()  # pending ORM changes go before the savepoint: rolling back to it must not undo them
+    connection = session.connection()
+    now = utcnow()
+    expires_at = min(at + dt.timedelta(minutes=offer.coupon_ttl_minutes), offer.valid_until)
+    coupon = Coupon(id=uuid.uuid4(), offer_id=offer.id, brand_id=offer.brand_id, shopper_id=shopper.id,
+                    pass_id=uuid.uuid4(), geofence_id=fence.id, store_id=fence.store_id, trigger=offer.trigger,
+                    status=ISSUED, issued_at=at, expires_at=expires_at, redeemed_at=None, redeemed_store_id=None)
+    push = _push_of(coupon, offer, shopper, at)
+    connection.exec_driver_sql("SAVEPOINT wallet_issue_coupon")
+    row = connection.execute(_ISSUE_SQL, {
+        "offer_id": offer.id, "shopper_id": shopper.id, "at": at,
+        "max_per_shopper": offer.max_per_shopper,
+        "cooldown_until": None if offer.cooldown_minutes is None else at - dt.timedelta(minutes=offer.cooldown_minutes),
+        "visit_started_at": visit_started_at if offer.trigger == DWELL else None,
+        "day": at.astimezone(dt.UTC).date(), "daily_budget": offer.daily_budget, "active": ACTIVE,
+        "pass_id": coupon.pass_id, "pass_kind": COUPON, "short_id": pass_codes.generate_short_id(),
+        "secret": pass_codes.generate_secret(), "brand_id": offer.brand_id, "now": now,
+        "coupon_id": coupon.id, "geofence_id": fence.id, "store_id": fence.store_id, "trigger": offer.trigger,
+        "issued": ISSUED, "expires_at": expires_at, "push_id": uuid.uuid4(), "push_kind": push.kind,
+        "payload": json.dumps(push.payload), "collapse_key": push.collapse_key, "ttl_seconds": push.ttl_seconds,
+        "pending": PENDING, "channel": CHANNEL,
+    }).one()
+    if row.issued:
+        make_transient_to_detached(coupon)
+        session.add(coupon)  # persistent as written: no second INSERT
+        return True, coupon
+    if not row.counted:
+        return True, None
+    connection.exec_driver_sql("ROLLBACK TO SAVEPOINT wallet_issue_coupon")
+    return False, None
 
 
 def _count_for_shopper(offer: Offer, shopper_id: uuid.UUID, *, visit_started_at: dt.datetime, at: dt.datetime) -> None:
