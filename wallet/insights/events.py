@@ -8,14 +8,12 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from wallet.insights import history
 
 _METRICS = {"enter": history.ENTRIES, "dwell": history.DWELLS}
 
 
-def record_presence_events(session: Session, *, shopper_id: uuid.UUID, events: Sequence[Any],
+def record_presence_events(*, shopper_id: uuid.UUID, events: Sequence[Any],
                            listening: Callable[[uuid.UUID], Sequence[Any]]) -> None:
     """Record the presence events of one location request, in its transaction.
 

@@ -204,7 +204,7 @@ def _move_presence(shopper_id: uuid.UUID, accepted: list[Fix], hits: list[list[H
                 result.coupons += issuer.on_dwell(fence_id, entered_at=step.state.entered_at, at=fix.recorded_at)
             _save(rows, shopper_id, fence_id, before, step)
     if result.events:
-        insight_events.record_presence_events(session, shopper_id=shopper_id, events=result.events,
+        insight_events.record_presence_events(shopper_id=shopper_id, events=result.events,
                                               listening=issuer.listening)
 
 

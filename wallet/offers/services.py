@@ -60,6 +60,7 @@ from wallet.passes.models import COUPON, Pass
 from wallet.passes.render import RenderOptions
 from wallet.privacy.models import BrandConsent
 from wallet.push.models import PENDING, PushOutbox
+from wallet.push.wakeup import CHANNEL
 
 MANAGERS = (Role.BRAND_ADMIN, Role.MARKETER)
 # Reward fields of the API and the columns that hold them.
@@ -578,16 +579,11 @@ def _issue_one_statement(offer: Offer, shopper: Shopper, fence: Any, *, visit_st
     """``_issue_one`` in one statement: (True, the coupon) when issued, (True, None) when the
     shopper's counter refused (nothing was written), (False, None) when a later step refused or
     the pass's short id was taken; then the savepoint is rolled back and the general path decides."""
-    from wallet.push.wakeup import CHANNEL
-
     session = db.session
     session.flush()  # pending ORM changes go before the savepoint: rolling back to it must not undo them
     connection = session.connection()
     now = utcnow()
-    expires_at = min(at + dt.timedelta(minutes=offer.coupon_ttl_minutes), offer.valid_until)
-    coupon = Coupon(id=uuid.uuid4(), offer_id=offer.id, brand_id=offer.brand_id, shopper_id=shopper.id,
-                    pass_id=uuid.uuid4(), geofence_id=fence.id, store_id=fence.store_id, trigger=offer.trigger,
-                    status=ISSUED, issued_at=at, expires_at=expires_at, redeemed_at=None, redeemed_store_id=None)
+    coupon = _new_coupon(offer, shopper, fence, at, pass_id=uuid.uuid4())
     push = _push_of(coupon, offer, shopper, at)
     connection.exec_driver_sql("SAVEPOINT wallet_issue_coupon")
     row = connection.execute(_ISSUE_SQL, {
@@ -599,7 +595,7 @@ def _issue_one_statement(offer: Offer, shopper: Shopper, fence: Any, *, visit_st
         "pass_id": coupon.pass_id, "pass_kind": COUPON, "short_id": pass_codes.generate_short_id(),
         "secret": pass_codes.generate_secret(), "brand_id": offer.brand_id, "now": now,
         "coupon_id": coupon.id, "geofence_id": fence.id, "store_id": fence.store_id, "trigger": offer.trigger,
-        "issued": ISSUED, "expires_at": expires_at, "push_id": uuid.uuid4(), "push_kind": push.kind,
+        "issued": ISSUED, "expires_at": coupon.expires_at, "push_id": uuid.uuid4(), "push_kind": push.kind,
         "payload": json.dumps(push.payload), "collapse_key": push.collapse_key, "ttl_seconds": push.ttl_seconds,
         "pending": PENDING, "channel": CHANNEL,
     }).one()
@@ -668,14 +664,19 @@ def _count_globally(offer: Offer) -> None:
 def _write_coupon(offer: Offer, shopper: Shopper, fence: Any, at: dt.datetime) -> Coupon:
     session = db.session
     pass_ = passes.issue_pass(kind=COUPON, brand_id=offer.brand_id, shopper_id=shopper.id)
-    expires_at = min(at + dt.timedelta(minutes=offer.coupon_ttl_minutes), offer.valid_until)
-    coupon = Coupon(id=uuid.uuid4(), offer_id=offer.id, brand_id=offer.brand_id, shopper_id=shopper.id,
-                    pass_id=pass_.id, geofence_id=fence.id, store_id=fence.store_id, trigger=offer.trigger,
-                    status=ISSUED, issued_at=at, expires_at=expires_at)
+    coupon = _new_coupon(offer, shopper, fence, at, pass_id=pass_.id)
     session.add(coupon)
     session.add(_push_of(coupon, offer, shopper, at))
     session.flush()
     return coupon
+
+
+def _new_coupon(offer: Offer, shopper: Shopper, fence: Any, at: dt.datetime, *, pass_id: uuid.UUID) -> Coupon:
+    """A coupon of ``offer`` issued at ``at``: it never outlives its offer."""
+    expires_at = min(at + dt.timedelta(minutes=offer.coupon_ttl_minutes), offer.valid_until)
+    return Coupon(id=uuid.uuid4(), offer_id=offer.id, brand_id=offer.brand_id, shopper_id=shopper.id,
+                  pass_id=pass_id, geofence_id=fence.id, store_id=fence.store_id, trigger=offer.trigger,
+                  status=ISSUED, issued_at=at, expires_at=expires_at, redeemed_at=None, redeemed_store_id=None)
 
 
 def _push_of(coupon: Coupon, offer: Offer, shopper: Shopper, at: dt.datetime) -> PushOutbox:
