@@ -6,9 +6,12 @@ from __future__ import annotations
 import datetime as dt
 import math
 import threading
+import uuid
 
+import flask
 import pytest
 import shapely
+import sqlalchemy as sa
 from sqlalchemy import func, select
 
 from wallet.auth.models import Role
@@ -385,3 +388,76 @@ def test_a_signed_out_session_cannot_report_positions(client, headers, clock, fe
     response = client.post("/v1/me/locations", headers=headers, json={"fixes": [
         {"lat": STORE_LAT, "lon": STORE_LON, "accuracy_m": 5, "recorded_at": T0.isoformat()}]})
     assert response.status_code == 401 and response.get_json()["reason"] == "session_ended"
+
+
+class Statements:
+    """The SQL statements and commits the engine runs while the block runs."""
+
+    def __init__(self, engine):
+        self.engine, self.sql, self.commits = engine, [], 0
+
+    def _statement(self, conn, cursor, statement, *args):
+        self.sql.append(" ".join(statement.split()))
+
+    def _commit(self, conn):
+        self.commits += 1
+
+    def __enter__(self):
+        sa.event.listen(self.engine, "before_cursor_execute", self._statement)
+        sa.event.listen(self.engine, "commit", self._commit)
+        return self
+
+    def __exit__(self, *exc):
+        sa.event.remove(self.engine, "before_cursor_execute", self._statement)
+        sa.event.remove(self.engine, "commit", self._commit)
+
+
+@pytest.fixture
+def quiet_index(app, fence):
+    """The index loaded once and not re-checked during the test: only the request's own statements run."""
+    from wallet.geo.services import current_index
+
+    current_index()
+    app.config["GEOFENCE_INDEX_CHECK_SECONDS"] = 3600
+    db.session.rollback()  # the test's own reads end: a request starts with no transaction open, as in a server
+
+
+def test_a_far_fix_costs_one_statement_the_session_read_with_the_shoppers_facts(client, headers, clock, quiet_index):
+    with Statements(db.engine) as seen:
+        answer = post(client, headers, clock, (60, 5000, 5000, 10))
+    assert answer["accepted"] == 1 and len(answer["monitor"]["regions"]) == 1
+    assert len(seen.sql) == 1 and seen.commits == 0
+    assert "auth_sessions" in seen.sql[0] and "last_fixes" in seen.sql[0] and "consent_location" in seen.sql[0]
+
+
+def test_a_near_fix_stores_the_last_fix_in_one_statement_without_a_transaction(client, headers, clock, shopper,
+                                                                               quiet_index):
+    with Statements(db.engine) as seen:
+        post(client, headers, clock, (60, 0, 60, 10))  # 35 m outside the shop floor: near, not inside
+    assert len(seen.sql) == 2 and seen.commits == 0
+    assert seen.sql[1].startswith("INSERT INTO last_fixes")
+    assert db.session.get(LastFix, shopper.id).recorded_at == T0 + dt.timedelta(seconds=60)
+
+
+def test_the_facts_read_with_one_session_serve_no_other(app, shopper, make_shopper):
+    from wallet.auth import services as auth_services
+    from wallet.auth.principal import SHOPPER, Principal
+    from wallet.locations.services import FACTS_WITH_SESSION
+
+    mine = Principal(id=shopper.id, role=SHOPPER, session_id=uuid.uuid4())
+    other = Principal(id=make_shopper().id, role=SHOPPER, session_id=uuid.uuid4())
+    with app.test_request_context():
+        flask.g._wallet_session_companions = {FACTS_WITH_SESSION: (mine.session_id, (True, None, None, None, False))}
+        assert auth_services.companion_values(FACTS_WITH_SESSION, other) is None  # another session: read again
+        flask.g._wallet_session_companions = {FACTS_WITH_SESSION: (mine.session_id, (True, None, None, None, False))}
+        assert auth_services.companion_values(FACTS_WITH_SESSION, mine) == (True, None, None, None, False)
+        assert auth_services.companion_values(FACTS_WITH_SESSION, mine) is None  # used once
+
+
+def test_a_deactivated_account_cannot_report_positions(client, headers, clock, fence, shopper):
+    with transaction():
+        db.session.get(type(shopper), shopper.id).is_active = False
+    response = client.post("/v1/me/locations", headers=headers, json={"fixes": [
+        {"lat": STORE_LAT, "lon": STORE_LON, "accuracy_m": 5, "recorded_at": T0.isoformat()}]})
+    assert response.status_code == 401
+    assert db.session.scalar(select(func.count()).select_from(LastFix)) == 0

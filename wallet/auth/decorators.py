@@ -20,22 +20,23 @@ API_KEY_SCHEME = {"type": "apiKey", "in": "header", "name": "X-API-Key"}
 API_KEY_HEADER = "X-API-Key"
 
 
-def authenticate() -> Principal | None:
+def authenticate(companion: services.SessionCompanion | None = None) -> Principal | None:
     """The principal named by the request's bearer token or POS API key, or None if neither."""
     authorization = request.headers.get("Authorization")
     if authorization:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthenticationRequired("Use 'Authorization: Bearer <access token>'.", reason="invalid_token")
-        return services.authenticate_access_token(token.strip())
+        return services.authenticate_access_token(token.strip(), companion)
     api_key = request.headers.get(API_KEY_HEADER)
     if api_key:
         return services.authenticate_api_key(api_key.strip())
     return None
 
 
-def requires(*roles: str) -> Callable[[F], F]:
-    """Admit callers holding one of ``roles`` (staff roles, ``"shopper"``, ``"pos_key"``)."""
+def requires(*roles: str, companion: services.SessionCompanion | None = None) -> Callable[[F], F]:
+    """Admit callers holding one of ``roles`` (staff roles, ``"shopper"``, ``"pos_key"``); a shopper's
+    ``companion`` values are read with the session (``services.companion_values``)."""
     allowed = frozenset(roles)
     security = []
     if allowed - {"pos_key"}:
@@ -46,7 +47,7 @@ def requires(*roles: str) -> Callable[[F], F]:
     def decorator(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            principal = authenticate()
+            principal = authenticate(companion)
             if principal is None:
                 raise AuthenticationRequired()
             if principal.role not in allowed:

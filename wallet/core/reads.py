@@ -1,4 +1,5 @@
-"""Reads that need no transaction: who is calling, what a position report needs to know first.
+"""Reads that need no transaction (who is calling, what a position report needs to know first),
+and single statements that are a unit of work by themselves.
 
 The request's ORM session opens a transaction on its first statement, which with psycopg costs a
 ``BEGIN`` and, at the end of the request, a ``ROLLBACK``: two round trips to the database around
@@ -28,11 +29,24 @@ def read(statement: Executable, parameters: dict[str, Any] | None = None) -> Res
     session = db.session()  # this request's session (the scoped session's current one)
     if session.in_transaction():
         return session.execute(statement, parameters)
+    return _connection().execute(statement, parameters)
+
+
+def write_alone(statement: Executable, parameters: dict[str, Any] | None = None) -> Result[Any]:
+    """Execute one statement that is a whole unit of work by itself (an upsert, say) on the same
+    autocommit connection: one round trip, where a transaction would add a ``BEGIN`` and a
+    ``COMMIT``. Not inside an open transaction, whose atomicity it would escape."""
+    if db.session().in_transaction():
+        raise RuntimeError("write_alone() inside a transaction: execute the statement in the session instead")
+    return _connection().execute(statement, parameters)
+
+
+def _connection() -> Connection:
     connection: Connection | None = g.get(_G_KEY)
     if connection is None or connection.closed:
         connection = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         setattr(g, _G_KEY, connection)
-    return connection.execute(statement, parameters)
+    return connection
 
 
 def _release(_: BaseException | None = None) -> None:

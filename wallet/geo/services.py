@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from wallet.auth.models import Role
 from wallet.auth.principal import Principal, check_brand_access
 from wallet.brands.models import Store
+from wallet.core import reads
 from wallet.core.errors import NotFound, ValidationFailed
 from wallet.core.pagination import Page, paginate
 from wallet.core.time import utcnow
@@ -138,8 +139,11 @@ def bump_version() -> None:
                         .values(version=GeofenceVersion.version + 1, updated_at=utcnow()))
 
 
+_STORED_VERSION = select(GeofenceVersion.version).where(GeofenceVersion.id == 1)
+
+
 def stored_version() -> int:
-    return db.session.scalar(select(GeofenceVersion.version).where(GeofenceVersion.id == 1)) or 0
+    return reads.read(_STORED_VERSION).scalar() or 0
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ def _fix_batch_argument(view: Callable[..., Any]) -> Callable[..., Any]:
 
 @blp.route("/locations")
 class Locations(MethodView):
-    @requires(SHOPPER)
+    @requires(SHOPPER, companion=services.FACTS_WITH_SESSION)
     @_fix_batch_argument
     @blp.response(200, RecordedSchema)
     @blp.alt_response(403, description=CONSENT)
@@ -51,7 +51,7 @@ class Locations(MethodView):
 
 @blp.route("/geofence-events")
 class GeofenceEvents(MethodView):
-    @requires(SHOPPER)
+    @requires(SHOPPER, companion=services.FACTS_WITH_SESSION)
     @blp.arguments(RegionEventBatchSchema)
     @blp.response(200, RecordedSchema)
     @blp.alt_response(403, description=CONSENT)

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import bindparam, or_, select, text
+from sqlalchemy import Select, bindparam, or_, select, text
 
 from wallet.auth.models import Shopper
 from wallet.auth.principal import Principal
+from wallet.auth.services import SessionCompanion, companion_values
 from wallet.core import reads
 from wallet.core.errors import ConsentRequired, NotFound
 from wallet.core.time import utcnow
@@ -94,7 +95,7 @@ def record_fixes(*, principal: Principal, fixes: list[Fix], extra_rejections: Co
     entering or dwelling earns, and answer with events, coupons and the regions to monitor.
 
     A report far from every fence, from a shopper inside none, reads one row and writes nothing."""
-    facts = _facts(principal.id)
+    facts = _facts(principal)
     now = utcnow()
     config = current_app.config
     loaded = geo.current_index()
@@ -112,7 +113,10 @@ def record_fixes(*, principal: Principal, fixes: list[Fix], extra_rejections: Co
     moves = facts.inside_any or any(presence.clearly_inside_of(hit.distance_m, fix.accuracy_m)
                                     for fix, fix_hits in zip(accepted, hits) for hit in fix_hits)
     retention = int(config["LOCATION_RETENTION"])
-    if moves or near_any or retention > 0:
+    if near_any and not moves and retention == 0 and not db.session().in_transaction():
+        # Only the last fix to keep: one statement on its own, without BEGIN and COMMIT around it.
+        reads.write_alone(_last_fix_upsert(), _last_fix_parameters(principal.id, accepted[-1]))
+    elif moves or near_any or retention > 0:
         with transaction() as session:
             if moves:
                 _move_presence(principal.id, accepted, hits, loaded, result)
@@ -129,18 +133,25 @@ def record_fixes(*, principal: Principal, fixes: list[Fix], extra_rejections: Co
     return result
 
 
-_FACTS = (
-    select(Shopper.consent_location, LastFix.lat, LastFix.lon, LastFix.recorded_at,
-           select(Presence.geofence_id).where(Presence.shopper_id == Shopper.id, Presence.inside.is_(True)).exists())
-    .outerjoin(LastFix, LastFix.shopper_id == Shopper.id)
-    .where(Shopper.id == bindparam("shopper_id"))
-)
+def _with_facts(statement: Select[Any]) -> Select[Any]:
+    """The shopper's facts added to a statement that has the shopper (``Shopper``) in it."""
+    inside_any = select(Presence.geofence_id).where(Presence.shopper_id == Shopper.id,
+                                                    Presence.inside.is_(True)).exists()
+    return (statement.add_columns(Shopper.consent_location, LastFix.lat, LastFix.lon, LastFix.recorded_at, inside_any)
+            .outerjoin(LastFix, LastFix.shopper_id == Shopper.id))
 
 
-def _facts(shopper_id: uuid.UUID) -> _Facts:
+# The routes read the facts with the caller's session, in one round trip; _FACTS is for other callers.
+FACTS_WITH_SESSION = SessionCompanion(_with_facts)
+_FACTS = _with_facts(select().select_from(Shopper)).where(Shopper.id == bindparam("shopper_id"))
+
+
+def _facts(principal: Principal) -> _Facts:
     """Consent (refused here), the stored last fix and whether the shopper is inside any fence."""
-    row = reads.read(_FACTS, {"shopper_id": shopper_id}).one_or_none()
+    row = companion_values(FACTS_WITH_SESSION, principal)
     if row is None:
+        row = reads.read(_FACTS, {"shopper_id": principal.id}).one_or_none()
+    if row is None or row[0] is None:  # no shopper (the session's shopper outer-joined to nothing)
         raise NotFound("Account not found.")
     consent, lat, lon, recorded_at, inside_any = row
     _refuse_without_consent(consent)
@@ -364,8 +375,11 @@ def _last_fix_upsert(insert: Any) -> Any:
 
 def _store_last_fix(shopper_id: uuid.UUID, fix: Fix) -> None:
     """Keep the newest fix near a fence, in one statement (two requests may race here)."""
-    db.session.execute(_last_fix_upsert(), {"shopper_id": shopper_id, "lat": fix.lat, "lon": fix.lon,
-                                            "recorded_at": fix.recorded_at})
+    db.session.execute(_last_fix_upsert(), _last_fix_parameters(shopper_id, fix))
+
+
+def _last_fix_parameters(shopper_id: uuid.UUID, fix: Fix) -> dict[str, Any]:
+    return {"shopper_id": shopper_id, "lat": fix.lat, "lon": fix.lon, "recorded_at": fix.recorded_at}
 
 
 def _limits() -> filters.Limits:
