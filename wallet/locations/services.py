@@ -177,12 +177,16 @@ def _locate(loaded: geo.LoadedIndex, fixes: list[Fix]) -> list[list[Hit]]:
     ]
 
 
+_LOCK_SHOPPER = select(Shopper.__table__.c.id).where(Shopper.__table__.c.id == bindparam("shopper_id")).with_for_update()
+
+
 def _move_presence(shopper_id: uuid.UUID, accepted: list[Fix], hits: list[list[Hit]], loaded: geo.LoadedIndex,
                    result: Recorded) -> None:
     session = db.session
     rules = _rules()
     # Serialise a shopper's concurrent requests: two phones' batches must not both enter a fence.
-    session.execute(select(Shopper.id).where(Shopper.id == shopper_id).with_for_update())
+    # (Core statements on the session's connection, here and for the triggers: no ORM entity to load.)
+    session.connection().execute(_LOCK_SHOPPER, {"shopper_id": shopper_id})
     near_ids = {uuid.UUID(hit.fence_id) for fix_hits in hits for hit in fix_hits}
     # Read after the lock, fresh: another request may just have committed a change to these rows.
     rows = {row.geofence_id: row for row in session.scalars(

@@ -437,7 +437,8 @@ def live_triggers(fence_ids: Iterable[uuid.UUID], *, since: dt.datetime, until: 
     if not ids:
         return {}
     found: dict[uuid.UUID, list[Any]] = {}
-    for row in db.session.execute(_LIVE_TRIGGERS, {"fence_ids": ids, "since": since, "until": until}):
+    rows = db.session.connection().execute(_LIVE_TRIGGERS, {"fence_ids": ids, "since": since, "until": until})
+    for row in rows:  # Core, on the session's connection: plain rows, no ORM compilation
         found.setdefault(row[0], []).append(row)
     return {
         fence_id: FenceTriggers(
