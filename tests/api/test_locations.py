@@ -8,7 +8,6 @@ import math
 import threading
 import uuid
 
-import flask
 import pytest
 import shapely
 import sqlalchemy as sa
@@ -439,18 +438,19 @@ def test_a_near_fix_stores_the_last_fix_in_one_statement_without_a_transaction(c
     assert db.session.get(LastFix, shopper.id).recorded_at == T0 + dt.timedelta(seconds=60)
 
 
-def test_the_facts_read_with_one_session_serve_no_other(app, shopper, make_shopper):
+def test_the_facts_read_with_one_session_serve_no_other(app, shopper, headers, make_shopper):
     from wallet.auth import services as auth_services
     from wallet.auth.principal import SHOPPER, Principal
     from wallet.locations.services import FACTS_WITH_SESSION
 
-    mine = Principal(id=shopper.id, role=SHOPPER, session_id=uuid.uuid4())
+    token = headers["Authorization"].removeprefix("Bearer ")
     other = Principal(id=make_shopper().id, role=SHOPPER, session_id=uuid.uuid4())
     with app.test_request_context():
-        flask.g._wallet_session_companions = {FACTS_WITH_SESSION: (mine.session_id, (True, None, None, None, False))}
+        auth_services.authenticate_access_token(token, FACTS_WITH_SESSION)
         assert auth_services.companion_values(FACTS_WITH_SESSION, other) is None  # another session: read again
-        flask.g._wallet_session_companions = {FACTS_WITH_SESSION: (mine.session_id, (True, None, None, None, False))}
-        assert auth_services.companion_values(FACTS_WITH_SESSION, mine) == (True, None, None, None, False)
+        mine = auth_services.authenticate_access_token(token, FACTS_WITH_SESSION)
+        consent, lat, lon, recorded_at, inside_any = auth_services.companion_values(FACTS_WITH_SESSION, mine)
+        assert (consent, lat, lon, recorded_at, inside_any) == (True, None, None, None, False)
         assert auth_services.companion_values(FACTS_WITH_SESSION, mine) is None  # used once
 
 

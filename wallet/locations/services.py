@@ -11,6 +11,7 @@ import datetime as dt
 import threading
 import uuid
 from collections import Counter, OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,7 +116,7 @@ def record_fixes(*, principal: Principal, fixes: list[Fix], extra_rejections: Co
     retention = int(config["LOCATION_RETENTION"])
     if near_any and not moves and retention == 0 and not db.session().in_transaction():
         # Only the last fix to keep: one statement on its own, without BEGIN and COMMIT around it.
-        reads.write_alone(_last_fix_upsert(), _last_fix_parameters(principal.id, accepted[-1]))
+        _store_last_fix(reads.write_alone, principal.id, accepted[-1])
     elif moves or near_any or retention > 0:
         with transaction() as session:
             if moves:
@@ -124,7 +125,7 @@ def record_fixes(*, principal: Principal, fixes: list[Fix], extra_rejections: Co
                 result.coupons = [IssuedCoupon(c.id, c.offer_id, c.brand_id, c.store_id, c.trigger, c.expires_at)
                                   for c in result.coupons]
             if near_any:
-                _store_last_fix(principal.id, accepted[-1])
+                _store_last_fix(session.execute, principal.id, accepted[-1])
             if retention > 0:
                 session.add_all(LocationFix(shopper_id=principal.id, lat=f.lat, lon=f.lon, accuracy_m=f.accuracy_m,
                                             recorded_at=f.recorded_at) for f in accepted)
@@ -151,7 +152,7 @@ def _facts(principal: Principal) -> _Facts:
     row = companion_values(FACTS_WITH_SESSION, principal)
     if row is None:
         row = reads.read(_FACTS, {"shopper_id": principal.id}).one_or_none()
-    if row is None or row[0] is None:  # no shopper (the session's shopper outer-joined to nothing)
+    if row is None:
         raise NotFound("Account not found.")
     consent, lat, lon, recorded_at, inside_any = row
     _refuse_without_consent(consent)
@@ -177,7 +178,7 @@ def _locate(loaded: geo.LoadedIndex, fixes: list[Fix]) -> list[list[Hit]]:
     ]
 
 
-_LOCK_SHOPPER = select(Shopper.__table__.c.id).where(Shopper.__table__.c.id == bindparam("shopper_id")).with_for_update()
+_LOCK_SHOPPER = select(Shopper.id).where(Shopper.id == bindparam("shopper_id")).with_for_update()
 
 
 def _move_presence(shopper_id: uuid.UUID, accepted: list[Fix], hits: list[list[Hit]], loaded: geo.LoadedIndex,
@@ -377,13 +378,11 @@ def _last_fix_upsert(insert: Any) -> Any:
     )
 
 
-def _store_last_fix(shopper_id: uuid.UUID, fix: Fix) -> None:
-    """Keep the newest fix near a fence, in one statement (two requests may race here)."""
-    db.session.execute(_last_fix_upsert(), _last_fix_parameters(shopper_id, fix))
-
-
-def _last_fix_parameters(shopper_id: uuid.UUID, fix: Fix) -> dict[str, Any]:
-    return {"shopper_id": shopper_id, "lat": fix.lat, "lon": fix.lon, "recorded_at": fix.recorded_at}
+def _store_last_fix(execute: Callable[..., Any], shopper_id: uuid.UUID, fix: Fix) -> None:
+    """Keep the newest fix near a fence, in one statement (two requests may race here), run by
+    ``execute``: the session's (in the report's transaction) or ``reads.write_alone`` (on its own)."""
+    execute(_last_fix_upsert(), {"shopper_id": shopper_id, "lat": fix.lat, "lon": fix.lon,
+                                 "recorded_at": fix.recorded_at})
 
 
 def _limits() -> filters.Limits:
