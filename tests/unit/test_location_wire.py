@@ -73,6 +73,28 @@ def test_plain_batches_take_the_fast_reading():
     assert _fast(json.dumps({"fixes": [{**GOOD, "recorded_at": "2026-11-22T09:00:00Z"}]}).encode()) is not None
 
 
+@pytest.mark.parametrize("recorded_at", ["2026-11-22t10:00:00z", "2026-11-22 10:00:00+00:00",
+                                         "2026-11-22T10:00:00.1234567-03:30", "2026-11-22T10:00:00+0100"])
+def test_both_readings_parse_rfc_3339_times_alike(recorded_at):
+    body = json.dumps({"fixes": [{**GOOD, "recorded_at": recorded_at}]}).encode()
+    fast = _fast(body)
+    assert fast is not None and fast == _schema(body)
+    assert fast[0].recorded_at.tzinfo is dt.UTC
+
+
+@pytest.mark.parametrize("recorded_at", ["20261122T100000Z", "2026-11-22T10:00:00,5Z", "2026-11-22T10:00Z",
+                                         "2026-11-22T24:00:00Z"])
+def test_times_that_are_not_rfc_3339_are_refused_by_both(recorded_at):
+    body = json.dumps({"fixes": [{**GOOD, "recorded_at": recorded_at}]}).encode()
+    assert _fast(body) is None and _schema(body) is None
+
+
+def test_an_unknown_speed_may_be_null():
+    body = json.dumps({"fixes": [{**GOOD, "speed_mps": None}]}).encode()
+    fast = _fast(body)
+    assert fast is not None and fast == _schema(body) and fast[0].speed_mps is None
+
+
 @pytest.mark.parametrize("body", [
     b'{"fixes": [', b"[]", b'{"fixes": []}', b'{"fixes": {}}',
     json.dumps({"fixes": [GOOD], "more": 1}).encode(),
@@ -81,7 +103,6 @@ def test_plain_batches_take_the_fast_reading():
     json.dumps({"fixes": [{**GOOD, "lat": 91}]}).encode(),
     json.dumps({"fixes": [{**GOOD, "accuracy_m": 0}]}).encode(),
     json.dumps({"fixes": [{**GOOD, "mocked": 1}]}).encode(),
-    json.dumps({"fixes": [{**GOOD, "speed_mps": None}]}).encode(),
     json.dumps({"fixes": [{**GOOD, "recorded_at": "2026-11-22T10:00:00"}]}).encode(),
     b'{"fixes": [{"lat": NaN, "lon": 2, "accuracy_m": 5, "recorded_at": "2026-11-22T10:00:00Z"}]}',
 ])

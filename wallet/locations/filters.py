@@ -6,6 +6,10 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta
 
 from wallet.geo.geometry import distance_m
 
@@ -13,13 +17,16 @@ FUTURE, STALE, INACCURATE, MOCKED, IMPOSSIBLE_SPEED = "future", "stale", "inaccu
 REASONS = (FUTURE, STALE, INACCURATE, MOCKED, IMPOSSIBLE_SPEED)
 
 
-@dataclass(frozen=True)
-class Fix:
-    lat: float
-    lon: float
-    accuracy_m: float
-    recorded_at: dt.datetime
-    speed_mps: float | None = None
+class Fix(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A position as the phone reports it. The annotations are the valid ranges, which hold for a fix
+    read from a request (``wire`` decodes batches straight into this type); constructing one checks
+    nothing."""
+
+    lat: Annotated[float, Meta(ge=-90, le=90)]
+    lon: Annotated[float, Meta(ge=-180, le=180)]
+    accuracy_m: Annotated[float, Meta(gt=0, le=100_000)]  # metres (68 %)
+    recorded_at: Annotated[dt.datetime, Meta(tz=True)]  # RFC 3339, with an offset
+    speed_mps: Annotated[float, Meta(ge=0, le=1_000)] | None = None  # null or absent: unknown
     mocked: bool = False
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import msgspec
 from marshmallow import fields, validate
 
 from wallet.core.schemas import StrictSchema
@@ -14,10 +15,18 @@ MAX_BATCH = 120
 
 
 class AwareDateTime(fields.AwareDateTime):
-    """An ISO 8601 time with its offset (a naive time is refused), converted to UTC."""
+    """An RFC 3339 time with its offset (a naive time is refused), converted to UTC. Read by msgspec's
+    parser, the one the hot path decodes batches with (``wire``), so that both accept the same times."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dt.datetime:
-        result: dt.datetime = super()._deserialize(value, attr, data, **kwargs)
+        if type(value) is not str:
+            raise self.make_error("invalid", input=value, obj_type=self.OBJ_TYPE)
+        try:
+            result = msgspec.convert(value, dt.datetime)
+        except msgspec.ValidationError as error:
+            raise self.make_error("invalid", input=value, obj_type=self.OBJ_TYPE) from error
+        if result.tzinfo is None:
+            raise self.make_error("invalid_awareness", awareness=self.AWARENESS, obj_type=self.OBJ_TYPE)
         return result.astimezone(dt.UTC)
 
 
@@ -31,7 +40,8 @@ class _Position(StrictSchema):
 
 
 class FixSchema(_Position):
-    speed_mps = fields.Float(validate=validate.Range(0, 1_000))
+    speed_mps = fields.Float(allow_none=True, validate=validate.Range(0, 1_000),
+                             metadata={"description": "m/s; null or absent: unknown"})
 
 
 class FixBatchSchema(StrictSchema):
