@@ -115,7 +115,7 @@ def test_a_body_not_sent_as_json_is_left_to_the_schema():
 
 
 def _region(n: int, with_id: bool = True) -> Region:
-    return Region(uuid.uuid4() if with_id else None, 48.0 + n / 7, 2.0 - n / 3, 50.0 + n, float(n) - 2.5)
+    return Region(str(uuid.uuid4()) if with_id else None, 48.0 + n / 7, 2.0 - n / 3, 50.0 + n, float(n) - 2.5)
 
 
 def test_the_written_answer_equals_the_schemas_dump():
@@ -131,3 +131,19 @@ def test_the_written_answer_equals_the_schemas_dump():
     assert wire.dump_recorded(recorded) == RecordedSchema().dump(recorded)
     empty = Recorded(accepted=0, rejected={"mocked": 1})
     assert wire.dump_recorded(empty) == RecordedSchema().dump(empty)
+
+
+def test_the_answer_is_written_as_flasks_json_provider_writes_it():
+    from wallet import create_app
+
+    at = dt.datetime(2026, 11, 22, 9, 30, 15, 123456, tzinfo=dt.UTC)
+    recorded = Recorded(accepted=1, rejected={"future": 0, "stale": 2},
+                        events=[PresenceEvent("exit", uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), at)],
+                        monitor=Monitor(regions=[_region(n) for n in range(19)], resync=_region(0, with_id=False)))
+    payload = wire.dump_recorded(recorded)
+    app = create_app({"DATABASE_URL": "sqlite://", "SECRET_KEY": "k" * 32})
+    with app.app_context():
+        ours, flasks = wire.json_response(payload), app.json.response(payload)
+    assert ours.mimetype == flasks.mimetype == "application/json"
+    assert json.loads(ours.get_data()) == json.loads(flasks.get_data()) == payload
+    assert ours.get_data() == flasks.get_data().replace(b", ", b",").replace(b": ", b":")

@@ -4,7 +4,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from flask import current_app, request
+from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -46,7 +46,7 @@ class Locations(MethodView):
         """Report up to 120 positions: presence events, new coupons and the regions to monitor"""
         fixes = [fix if isinstance(fix, Fix) else Fix(**fix) for fix in batch["fixes"]]
         recorded = services.record_fixes(principal=current_principal(), fixes=fixes)
-        return current_app.json.response(wire.dump_recorded(recorded))  # RecordedSchema's dump, written out
+        return wire.json_response(wire.dump_recorded(recorded))  # RecordedSchema's dump, written out
 
 
 @blp.route("/geofence-events")

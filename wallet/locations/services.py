@@ -42,7 +42,7 @@ _LOCATE_ONE_BY_ONE = 4
 
 @dataclass(frozen=True)
 class Region:
-    geofence_id: uuid.UUID | None
+    geofence_id: str | None  # as the index keys it (the answer writes it out as it is)
     lat: float
     lon: float
     radius_m: float
@@ -315,7 +315,7 @@ def nearby(*, principal: Principal, lat: float, lon: float) -> Monitor:
 def _monitor(loaded: geo.LoadedIndex, lat: float, lon: float) -> Monitor:
     limit = int(current_app.config["MONITOR_REGION_LIMIT"])
     nearest = loaded.index.nearest(lat, lon, limit=limit)
-    regions = [Region(uuid.UUID(fence_id), c.lat, c.lon, c.radius_m, round(d, 1)) for fence_id, c, d in nearest]
+    regions = [Region(fence_id, c.lat, c.lon, c.radius_m, round(d, 1)) for fence_id, c, d in nearest]
     # The re-sync circle reaches to the farthest region given: leaving it means others may now be nearer.
     if len(regions) < limit:
         reach = 10_000.0 if not regions else max(10_000.0, max(r.distance_m + 2 * r.radius_m for r in regions))
