@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import http.client
 import json
 import math
 import multiprocessing as mp
@@ -63,7 +62,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench_support import GunicornServer  # noqa: E402  (scripts/ is on sys.path: the script's own folder)
+from bench_support import Channel, GunicornServer, encode_request  # noqa: E402  (scripts/ is on sys.path: the script's own folder)
 
 DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 SECRET_KEY = "bench-locations-secret-key-0123456789abcdef"  # the server and the token issuer share it
@@ -791,7 +790,7 @@ def _client_main(plan: Plan, shoppers: list[tuple[str, float, float]], proc_inde
         rng = np.random.default_rng(plan.seed * 1000 + proc_index)
         headers_of = [{"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
                       for token, _, _ in shoppers]
-        requests: list[tuple[dict[str, str], bytes, int]] = []
+        requests: list[tuple[bytes, bytes, int]] = []  # (the request on the wire, its body, its fixes)
         if plan.mode == "open":
             count = len(range(proc_index, int(plan.rate * plan.duration), procs))
             arrivals = [plan.epoch_wall + i / plan.rate for i in range(proc_index, int(plan.rate * plan.duration), procs)]
@@ -808,7 +807,7 @@ def _client_main(plan: Plan, shoppers: list[tuple[str, float, float]], proc_inde
                 wall = (arrivals[j] if arrivals else plan.epoch_wall) - 1.0
                 body = _single_body(rng, lat, lon, wall)
                 fixes = 1
-            requests.append((token_headers, body, fixes))
+            requests.append((encode_request(plan.port, "POST", LOCATIONS_PATH, token_headers, body), body, fixes))
         stats = _workload_stats([body for _, body, _ in requests])
         barrier.wait(timeout=600)
         while start_value.value == 0.0:
@@ -825,27 +824,6 @@ def _client_main(plan: Plan, shoppers: list[tuple[str, float, float]], proc_inde
         import traceback
 
         results.put({"fatal": f"{type(error).__name__}: {error}\n{traceback.format_exc()}"})
-
-
-def _post(connection: http.client.HTTPConnection, port: int, headers: dict[str, str], body: bytes
-          ) -> tuple[http.client.HTTPConnection, int, bytes, int]:
-    """POST, reopening a connection the server closed while idle (once). Returns the connection to
-    keep, the status, the body and the number of reconnections."""
-    for attempt in range(2):
-        try:
-            connection.request("POST", LOCATIONS_PATH, body=body, headers=headers)
-            response = connection.getresponse()
-            data = response.read()
-            if response.will_close:
-                connection.close()
-            return connection, response.status, data, attempt
-        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
-                http.client.CannotSendRequest, http.client.ResponseNotReady):
-            connection.close()
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            if attempt == 1:
-                raise
-    raise AssertionError("unreachable")
 
 
 class _Tally:
@@ -865,8 +843,7 @@ class _Tally:
         self.late_start = 0  # open loop: requests sent more than 5 ms after their arrival time
         self.unsent = 0
 
-    def record(self, status: int, data: bytes, fixes: int, sched: float | None, sent: float, done: float,
-               reconnects: int) -> None:
+    def record(self, status: int, data: bytes, fixes: int, sched: float | None, sent: float, done: float) -> None:
         parsed = None
         if status == 200:
             try:
@@ -874,7 +851,6 @@ class _Tally:
             except ValueError:
                 status = -2
         with self.lock:
-            self.reconnects += reconnects
             self.status[status] += 1
             self.done_at.append(done)
             self.latency.append(done - sent)
@@ -924,7 +900,7 @@ class _Tally:
         }
 
 
-def _run(plan: Plan, requests: list[tuple[dict[str, str], bytes, int]], start: float, end: float,
+def _run(plan: Plan, requests: list[tuple[bytes, bytes, int]], start: float, end: float,
          proc_index: int, procs: int) -> dict[str, Any]:
     tally = _Tally()
     fixes_in_window = [0]
@@ -934,7 +910,7 @@ def _run(plan: Plan, requests: list[tuple[dict[str, str], bytes, int]], start: f
         wraps = [0]
 
         def worker() -> None:
-            connection = http.client.HTTPConnection("127.0.0.1", plan.port, timeout=60)
+            channel = Channel(plan.port)
             while True:
                 now = time.monotonic()
                 if now >= end:
@@ -943,22 +919,23 @@ def _run(plan: Plan, requests: list[tuple[dict[str, str], bytes, int]], start: f
                     n = next(cursor)
                 if n and n % len(requests) == 0:
                     wraps[0] += 1
-                headers, body, fixes = requests[n % len(requests)]
+                wire, _, fixes = requests[n % len(requests)]
                 sent = time.monotonic()
                 try:
-                    connection, status, data, reconnects = _post(connection, plan.port, headers, body)
-                except (OSError, http.client.HTTPException) as error:
+                    status, data = channel.exchange(wire)
+                except (OSError, EOFError, ValueError) as error:
                     done = time.monotonic()
                     tally.error(f"{type(error).__name__}: {error}", None, sent, done)
-                    connection.close()
-                    connection = http.client.HTTPConnection("127.0.0.1", plan.port, timeout=60)
+                    channel.close()
                     continue
                 done = time.monotonic()
-                tally.record(status, data, fixes, None, sent, done, reconnects)
+                tally.record(status, data, fixes, None, sent, done)
                 if status == 200 and start <= done <= end:
                     with tally.lock:
                         fixes_in_window[0] += fixes
-            connection.close()
+            channel.close()
+            with tally.lock:
+                tally.reconnects += channel.reconnects
 
         while time.monotonic() < start:
             time.sleep(min(0.01, max(start - time.monotonic(), 0)))
@@ -978,22 +955,23 @@ def _run(plan: Plan, requests: list[tuple[dict[str, str], bytes, int]], start: f
     arrivals = [start + i / plan.rate for i in range(proc_index, int(plan.rate * plan.duration), procs)]
 
     def sender() -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", plan.port, timeout=60)
+        channel = Channel(plan.port)
         while True:
             job = jobs.get()
             if job is None:
                 break
-            sched, (headers, body, fixes) = job
+            sched, (wire, _, fixes) = job
             sent = time.monotonic()
             try:
-                connection, status, data, reconnects = _post(connection, plan.port, headers, body)
-            except (OSError, http.client.HTTPException) as error:
+                status, data = channel.exchange(wire)
+            except (OSError, EOFError, ValueError) as error:
                 tally.error(f"{type(error).__name__}: {error}", sched, sent, time.monotonic())
-                connection.close()
-                connection = http.client.HTTPConnection("127.0.0.1", plan.port, timeout=60)
+                channel.close()
                 continue
-            tally.record(status, data, fixes, sched, sent, time.monotonic(), reconnects)
-        connection.close()
+            tally.record(status, data, fixes, sched, sent, time.monotonic())
+        channel.close()
+        with tally.lock:
+            tally.reconnects += channel.reconnects
 
     threads = [threading.Thread(target=sender, daemon=True) for _ in range(plan.connections)]
     for thread in threads:
@@ -1505,7 +1483,7 @@ def summary(runs: list[FenceRun], args: argparse.Namespace, facts: dict[str, str
     log(f"{os.cpu_count()} cores; PostgreSQL {facts.get('version', '?')} + PostGIS {facts.get('postgis', '?')} on "
         f"127.0.0.1 (synchronous_commit {facts.get('synchronous_commit', '?')}); gunicorn {args.worker_class} "
         f"{args.workers} workers" + (f" × {args.threads} threads" if args.worker_class == "gthread" else "")
-        + f"; load generator {args.clients} processes (http.client, keep-alive)")
+        + f"; load generator {args.clients} processes (keep-alive sockets, requests encoded beforehand)")
     header = (f"{'fences':>8} {'design':<7} {'kernel pos/s':>13} {'batched pos/s':>14} {'batch p99':>10} "
               f"{'single req/s':>13} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'err':>4} {'capacity req/s':>15} "
               f"{'rejected':>9} {'coupons':>8} {'other load':>10}")

@@ -54,7 +54,6 @@ import random
 import resource
 import secrets
 import signal
-import socket
 import sys
 import threading
 import time
@@ -67,7 +66,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench_support import GunicornServer  # noqa: E402  (scripts/ is on sys.path: the script's own folder)
+from bench_support import Channel, GunicornServer, encode_request  # noqa: E402  (scripts/ is on sys.path: the script's own folder)
 
 DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 SECRET_KEY = "bench-pos-secret-key-0123456789abcdef-0123"  # the server and the token issuer share it
@@ -402,74 +401,6 @@ def redemption_requests(dataset: Dataset, start: int, count: int) -> list[Reques
     return requests
 
 
-def _encode(port: int, request: Request) -> bytes:
-    """The request as it goes on the wire (built before the clock starts: the client measures the
-    server, not its own HTTP formatting)."""
-    method, path, headers, body = request
-    lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", f"Content-Length: {len(body)}",
-             *(f"{name}: {value}" for name, value in headers.items())]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
-
-
-class _Channel:
-    """One keep-alive HTTP/1.1 connection, reopened whenever the server closes it (gunicorn's sync
-    workers close after every answer). Leaner than http.client: the load generator shares the
-    machine with what it measures, so every microsecond it spends is one the server cannot."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.sock: socket.socket | None = None
-
-    def close(self) -> None:
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = None
-
-    def exchange(self, wire: bytes) -> int:
-        """Send a request, read its whole answer; its status."""
-        for attempt in range(2):
-            fresh = self.sock is None
-            if self.sock is None:
-                self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=60)
-                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            try:
-                self.sock.sendall(wire)
-                return self._read()
-            except (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, EOFError):
-                self.close()
-                if fresh or attempt == 1:  # a new connection that fails is a real failure
-                    raise
-        raise AssertionError("unreachable")
-
-    def _read(self) -> int:
-        assert self.sock is not None
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError("the server closed the connection")
-            data += chunk
-        head, _, body = data.partition(b"\r\n\r\n")
-        lines = head.split(b"\r\n")
-        status = int(lines[0].split(b" ", 2)[1])
-        length, close = 0, False
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            name = name.strip().lower()
-            if name == b"content-length":
-                length = int(value)
-            elif name == b"connection" and value.strip().lower() == b"close":
-                close = True
-        while len(body) < length:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError("the server closed the connection")
-            body += chunk
-        if close:
-            self.close()
-        return status
-
-
 def _client(port: int, requests: list[Request], connections: int, mode: str, rate: float, start_at: float,
             results: Any) -> None:
     """One load-generator process: ``connections`` threads, closed loop or open loop at ``rate``."""
@@ -478,14 +409,14 @@ def _client(port: int, requests: list[Request], connections: int, mode: str, rat
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     cursor = iter(range(len(requests)))
-    wires = [_encode(port, request) for request in requests]
+    wires = [encode_request(port, *request) for request in requests]
 
     def next_index() -> int | None:
         with lock:
             return next(cursor, None)
 
     def work() -> None:
-        channel = _Channel(port)
+        channel = Channel(port)
         local_latency, local_status = [], {}
         while True:
             index = next_index()
@@ -498,7 +429,7 @@ def _client(port: int, requests: list[Request], connections: int, mode: str, rat
                 if delay > 0:
                     time.sleep(delay)
             sent = time.time()
-            status = channel.exchange(wires[index])
+            status, _ = channel.exchange(wires[index])
             done = time.time()
             local_latency.append((done - (scheduled if scheduled is not None else sent)) * 1000)
             local_status[status] = local_status.get(status, 0) + 1
