@@ -2,6 +2,11 @@
 
 import datetime as dt
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wallet.geo.geometry import distance_m
+from wallet.locations import filters
 from wallet.locations.filters import Fix, Limits, screen
 
 NOW = dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.UTC)
@@ -41,3 +46,15 @@ def test_the_speed_check_uses_the_previous_requests_last_fix_and_allows_for_accu
     assert screen([fix(0)], previous=teleport, now=NOW, limits=LIMITS).rejected == {"impossible_speed": 1}
     noisy = fix(1, lat=48.8570, accuracy=60)  # 55 m away a second ago, but 60 m accurate
     assert screen([fix(0, accuracy=20)], previous=noisy, now=NOW, limits=LIMITS).accepted
+
+
+@settings(max_examples=500, deadline=None)
+@given(lat1=st.floats(-90, 90), lon1=st.floats(-180, 180), north=st.floats(-2, 2), east=st.floats(-2, 2),
+       seconds=st.floats(0, 600), acc1=st.floats(1, 100), acc2=st.floats(1, 100))
+def test_the_speed_check_shortcut_decides_as_the_haversine_does(lat1, lon1, north, east, seconds, acc1, acc2):
+    lat2, lon2 = min(max(lat1 + north, -90), 90), min(max(lon1 + east, -180), 180)
+    last = Fix(lat=lat1, lon=lon1, accuracy_m=acc1, recorded_at=NOW)
+    now = Fix(lat=lat2, lon=lon2, accuracy_m=acc2, recorded_at=NOW + dt.timedelta(seconds=seconds))
+    moved = distance_m(lat1, lon1, lat2, lon2) - acc1 - acc2
+    expected = moved > 0 and moved / max(seconds, 1.0) > LIMITS.max_speed_mps
+    assert filters._too_fast(last, now, LIMITS.max_speed_mps) == expected

@@ -11,7 +11,7 @@ import math
 import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from itertools import repeat
 from typing import NamedTuple
@@ -41,6 +41,8 @@ _BLOCK = 1 << 18  # positions per block of a batch
 # (pair, edge) rows per block of polygon distance work: bounds a batch's memory, not its result.
 _EDGE_BLOCK = 1 << 20
 _NEAREST_FIRST_RADIUS_M = 1_000.0
+# A batch making fewer hits than this cannot set off a collection worth pausing the collector for.
+_GC_PAUSE_MIN_HITS = 10_000
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -180,6 +182,8 @@ class GeofenceIndex:
             & (south <= self._north[fences])
         )
         points, fences = points[owner[reach]], fences[reach]
+        if not len(points) and not rough.any():  # nothing within reach: most batches of a walk
+            return [[] for _ in range(len(lats))]
         if rough.any():
             rough_rows = np.flatnonzero(rough)
             # Their boxes meet the fences' boxes (which include the margin) exactly when the STRtree says so.
@@ -239,12 +243,14 @@ class GeofenceIndex:
         distances = self._signed_distances(lats[points], lons[points], fences)
         keep = distances <= accuracies[points] + self.margin_m
         points, fences, distances = points[keep], fences[keep], distances[keep]
+        if not len(points):
+            return [[] for _ in range(count)]
         # Pairs come grouped by position but for the rough fixes, so a stable sort by position is cheap.
         order = np.argsort(points, kind="stable")
         points, fences, distances = points[order], fences[order], distances[order]
         starts = np.flatnonzero(np.diff(points, prepend=-1))
         sizes = np.diff(starts, append=len(points))
-        with _gc_paused():
+        with _gc_paused() if len(points) > _GC_PAUSE_MIN_HITS else nullcontext():
             # tuple.__new__ makes the named tuples without a Python-level call each.
             hits = np.fromiter(
                 map(tuple.__new__, repeat(Hit), zip(self._id_array[fences].tolist(), distances.tolist())),

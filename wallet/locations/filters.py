@@ -6,12 +6,13 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Annotated
 
 import msgspec
 from msgspec import Meta
 
-from wallet.geo.geometry import distance_m
+from wallet.geo.geometry import METRES_PER_DEGREE, distance_m
 
 FUTURE, STALE, INACCURATE, MOCKED, IMPOSSIBLE_SPEED = "future", "stale", "inaccurate", "mocked", "impossible_speed"
 REASONS = (FUTURE, STALE, INACCURATE, MOCKED, IMPOSSIBLE_SPEED)
@@ -53,29 +54,36 @@ def screen(fixes: list[Fix], *, previous: Fix | None, now: dt.datetime, limits: 
     """
     accepted: list[Fix] = []
     rejected: Counter[str] = Counter()
+    newest, oldest = now + limits.max_future, now - limits.max_age
     last = previous
-    for fix in sorted(fixes, key=lambda f: f.recorded_at):
-        reason = _reason(fix, last, now, limits)
-        if reason is None:
+    for fix in sorted(fixes, key=_RECORDED_AT):  # a batch of 120 is screened on every report: kept lean
+        at = fix.recorded_at
+        if at > newest:
+            reason = FUTURE
+        elif at < oldest:
+            reason = STALE
+        elif fix.mocked:
+            reason = MOCKED
+        elif fix.accuracy_m > limits.max_accuracy_m:
+            reason = INACCURATE
+        elif last is not None and at >= last.recorded_at and _too_fast(last, fix, limits.max_speed_mps):
+            reason = IMPOSSIBLE_SPEED
+        else:
             accepted.append(fix)
             last = fix
-        else:
-            rejected[reason] += 1
+            continue
+        rejected[reason] += 1
     return Screened(accepted, rejected)
 
 
-def _reason(fix: Fix, last: Fix | None, now: dt.datetime, limits: Limits) -> str | None:
-    if fix.recorded_at > now + limits.max_future:
-        return FUTURE
-    if fix.recorded_at < now - limits.max_age:
-        return STALE
-    if fix.mocked:
-        return MOCKED
-    if fix.accuracy_m > limits.max_accuracy_m:
-        return INACCURATE
-    if last is not None and fix.recorded_at >= last.recorded_at:
-        moved = distance_m(last.lat, last.lon, fix.lat, fix.lon) - fix.accuracy_m - last.accuracy_m
-        seconds = max((fix.recorded_at - last.recorded_at).total_seconds(), 1.0)
-        if moved > 0 and moved / seconds > limits.max_speed_mps:
-            return IMPOSSIBLE_SPEED
-    return None
+_RECORDED_AT = attrgetter("recorded_at")
+
+
+def _too_fast(last: Fix, fix: Fix, max_speed_mps: float) -> bool:
+    allowed = max((fix.recorded_at - last.recorded_at).total_seconds(), 1.0) * max_speed_mps
+    slack = fix.accuracy_m + last.accuracy_m
+    # The way along a meridian then a parallel is never shorter than the great circle: when even
+    # that is within reach, the haversine is not needed (nearly every fix of a walk).
+    if METRES_PER_DEGREE * (abs(fix.lat - last.lat) + abs(fix.lon - last.lon)) - slack <= allowed:
+        return False
+    return distance_m(last.lat, last.lon, fix.lat, fix.lon) - slack > allowed
