@@ -301,6 +301,13 @@ class SessionCompanion:
     def statement(self) -> Select[Any]:
         return self.extend(_SHOPPER_SESSION)
 
+    @functools.cached_property
+    def read(self) -> reads.DriverRead:
+        return reads.DriverRead(self.statement)
+
+
+_SHOPPER_SESSION_READ = reads.DriverRead(_SHOPPER_SESSION)
+
 
 def authenticate_access_token(token: str, companion: SessionCompanion | None = None) -> Principal:
     """The principal behind an access token whose session is still open (for a shopper, with the
@@ -308,14 +315,15 @@ def authenticate_access_token(token: str, companion: SessionCompanion | None = N
     claims = decode_access_token(token)
     if claims.audience == SHOPPER_AUDIENCE:
         # The hot path of every shopper request (each position report): one round trip.
-        statement = _SHOPPER_SESSION if companion is None else companion.statement
-        row = reads.read(statement, {"session_id": claims.session_id}).one_or_none()
-        if row is None or row.revoked_at is not None:
+        read = _SHOPPER_SESSION_READ if companion is None else companion.read
+        row = read.one_or_none({"session_id": claims.session_id})
+        if row is None or row[0] is not None:  # revoked_at
             raise InvalidToken("The session has ended; sign in again.", reason="session_ended")
-        if not row.is_active or row.shopper_id != claims.subject:
+        _, shopper_id, is_active = row[:3]
+        if not is_active or shopper_id != claims.subject:
             raise InvalidToken("The account is not available.")
         if companion is not None:
-            g.setdefault(_COMPANIONS_KEY, {})[companion] = (claims.session_id, tuple(row)[3:])
+            g.setdefault(_COMPANIONS_KEY, {})[companion] = (claims.session_id, tuple(row[3:]))
         return Principal(id=claims.subject, role=SHOPPER, session_id=claims.session_id)
     auth_session = db.session.get(AuthSession, claims.session_id)
     if auth_session is None or auth_session.revoked_at is not None:

@@ -11,10 +11,12 @@ needs its reads to agree with its writes, stays in the session's transaction.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, g, has_app_context
-from sqlalchemy import Connection, Executable, Result, event
+from sqlalchemy import Connection, Dialect, Executable, Result, Select, event
 from sqlalchemy.orm import Session
 
 from wallet.extensions import db
@@ -39,6 +41,75 @@ def write_alone(statement: Executable, parameters: dict[str, Any] | None = None)
     if db.session().in_transaction():
         raise RuntimeError("write_alone() inside a transaction: execute the statement in the session instead")
     return _connection().execute(statement, parameters)
+
+
+class DriverRead:
+    """A one-row read that (nearly) every request runs — the caller's session — run on PostgreSQL
+    straight on the driver's connection: SQLAlchemy's execution machinery (execution context, cursor
+    description, result object) costs more CPU than psycopg's whole round trip, ~0.17 ms against
+    ~0.15 on this machine. The statement is compiled once per dialect; its bind and result
+    processors still apply, so a row reads as through ``read``, and the engine's cursor events still
+    fire (context ``None``, as SQLAlchemy allows), so statement logging and counting see it.
+    Elsewhere (SQLite), and inside a transaction, it runs as ``read`` does, on the same connection."""
+
+    def __init__(self, statement: Select[Any]) -> None:
+        self.statement = statement
+        self._compiled: dict[str, _Compiled] = {}
+        self._lock = threading.Lock()
+
+    def one_or_none(self, parameters: dict[str, Any]) -> tuple[Any, ...] | None:
+        session = db.session()
+        connection = session.connection() if session.in_transaction() else _connection()
+        dialect = connection.dialect
+        if dialect.name != "postgresql":
+            return connection.execute(self.statement, parameters).one_or_none()
+        compiled = self._compiled.get(dialect.name) or self._compile(dialect)
+        bound = {name: (process(parameters[name]) if process else parameters[name])
+                 for name, process in compiled.binds}
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            events = connection._has_events or connection.engine._has_events
+            if events:
+                connection.dispatch.before_cursor_execute(connection, cursor, compiled.sql, bound, None, False)
+            cursor.execute(compiled.sql, bound)
+            if events:
+                connection.dispatch.after_cursor_execute(connection, cursor, compiled.sql, bound, None, False)
+            rows = cursor.fetchmany(2)
+            if compiled.results is None:  # the processors depend on the driver's column types: known now
+                compiled.results = _result_processors(compiled.types, dialect, cursor.description)
+        finally:
+            cursor.close()
+        if len(rows) > 1:
+            raise ValueError("DriverRead found more than one row")
+        if not rows:
+            return None
+        if not compiled.results:
+            return rows[0]
+        return tuple(process(value) if process else value for process, value in zip(compiled.results, rows[0]))
+
+    def _compile(self, dialect: Dialect) -> _Compiled:
+        with self._lock:
+            compiled = self.statement.compile(dialect=dialect)
+            binds = tuple((name, compiled._bind_processors.get(name)) for name in compiled.params)
+            types = tuple(column.type for column in compiled._result_columns)
+            result = _Compiled(compiled.string, binds, types)
+            self._compiled[dialect.name] = result
+            return result
+
+
+class _Compiled:
+    __slots__ = ("sql", "binds", "types", "results")
+
+    def __init__(self, sql: str, binds: tuple[tuple[str, Callable[[Any], Any] | None], ...],
+                 types: tuple[Any, ...]) -> None:
+        self.sql, self.binds, self.types = sql, binds, types
+        self.results: tuple[Callable[[Any], Any] | None, ...] | None = None
+
+
+def _result_processors(types: tuple[Any, ...], dialect: Dialect, description: Any) -> tuple[Any, ...]:
+    processors = tuple(type_.dialect_impl(dialect).result_processor(dialect, column.type_code)
+                       for type_, column in zip(types, description))
+    return processors if any(processors) else ()
 
 
 def _connection() -> Connection:

@@ -1,0 +1,66 @@
+"""``reads.DriverRead`` reads on PostgreSQL, straight on psycopg, exactly what ``reads.read`` reads."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import bindparam, select
+
+from wallet.core import reads
+from wallet.core.transaction import transaction
+from wallet.extensions import db
+from wallet.geo.models import LastFix
+
+_LAST_FIX = select(LastFix.shopper_id, LastFix.lat, LastFix.lon, LastFix.recorded_at).where(
+    LastFix.shopper_id == bindparam("shopper_id"))
+
+
+def _store(shopper_id, at: dt.datetime) -> None:
+    with transaction() as session:
+        session.add(LastFix(shopper_id=shopper_id, lat=48.8566, lon=2.3522, recorded_at=at))
+
+
+def test_a_row_reads_as_through_sqlalchemy_with_its_types_processed(app, make_shopper):
+    shopper = make_shopper()
+    # Stored in UTC, read back in the connection's time zone by psycopg: the column type makes it UTC again.
+    _store(shopper.id, dt.datetime(2026, 11, 22, 9, 30, 15, 123456, tzinfo=dt.UTC))
+    db.session.execute(sa.text("SET TIME ZONE 'Pacific/Auckland'"))  # this session's connection only
+    db.session.commit()
+    driver = reads.DriverRead(_LAST_FIX)
+    for _ in range(7):  # psycopg prepares a statement after its fifth run: same answer before and after
+        row = driver.one_or_none({"shopper_id": shopper.id})
+        assert row == tuple(reads.read(_LAST_FIX, {"shopper_id": shopper.id}).one())
+    assert row[0] == shopper.id and row[3].tzinfo is dt.UTC
+    assert driver.one_or_none({"shopper_id": make_shopper().id}) is None
+
+
+def test_the_engine_sees_the_statement(app, make_shopper):
+    shopper_id = make_shopper().id
+    seen: list[str] = []
+    listener = lambda *args: seen.append(args[2])  # noqa: E731
+    sa.event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        reads.DriverRead(_LAST_FIX).one_or_none({"shopper_id": shopper_id})
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", listener)
+    assert len(seen) == 1 and seen[0].startswith("SELECT last_fixes.shopper_id")
+
+
+def test_inside_a_transaction_it_reads_the_transactions_own_writes(app, make_shopper):
+    shopper = make_shopper()
+    at = dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.UTC)
+    db.session.add(LastFix(shopper_id=shopper.id, lat=1.0, lon=2.0, recorded_at=at))
+    db.session.flush()  # written in the session's open transaction, not committed
+    assert reads.DriverRead(_LAST_FIX).one_or_none({"shopper_id": shopper.id}) == (shopper.id, 1.0, 2.0, at)
+    db.session.rollback()
+    assert reads.DriverRead(_LAST_FIX).one_or_none({"shopper_id": shopper.id}) is None
+
+
+def test_more_than_one_row_is_an_error(app, make_shopper):
+    everyone = reads.DriverRead(select(LastFix.shopper_id))
+    for _ in range(2):
+        _store(make_shopper().id, dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.UTC))
+    with pytest.raises(ValueError, match="more than one row"):
+        everyone.one_or_none({})
