@@ -39,6 +39,7 @@ TEST_CONFIG: dict[str, Any] = {
     "ARGON2_MEMORY_COST": 1024,
     "ARGON2_PARALLELISM": 1,
     "GEOFENCE_INDEX_CHECK_SECONDS": 0,  # every request sees fence changes at once
+    "OFFER_TRIGGERS_CHECK_SECONDS": 0,  # ... and offer changes
 }
 
 
@@ -110,7 +111,7 @@ def app(_migrated_app: Flask) -> Iterator[Flask]:
             for table in reversed(db.metadata.sorted_tables):
                 connection.execute(table.delete())
     # Per-process caches describe the database that was just emptied.
-    for cache in ("wallet.geofence_index", "wallet.last_fixes"):
+    for cache in ("wallet.geofence_index", "wallet.last_fixes", "wallet.offer_triggers"):
         _migrated_app.extensions.pop(cache, None)
 
 

@@ -36,6 +36,7 @@ class Defaults:
 
     # Geofences and the location pipeline (distances in metres, times in seconds unless named).
     GEOFENCE_INDEX_CHECK_SECONDS = 2.0  # how stale a process's index may be after a change
+    OFFER_TRIGGERS_CHECK_SECONDS = 2.0  # how stale a process's view of the offers' triggers per fence may be
     POS_KEY_CACHE_SECONDS = 5.0  # a process remembers a good POS key this long (revocation elsewhere: ≤ this)
     GEOFENCE_INDEX_GC_FREEZE_MIN = 1000  # an index this big is frozen out of the cyclic GC's walks (gc.freeze)
     GEOFENCE_INDEX_PRELOAD = False  # build the index in create_app (gunicorn --preload: once, shared by workers)

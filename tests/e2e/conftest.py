@@ -89,7 +89,7 @@ def e2e_env(_migrated_app: Any, database_url: str, fake_fcm: FakeFcm,  # noqa: F
            "WALLET_DATABASE_URL": database_url,
            "WALLET_SECRET_KEY": TEST_CONFIG["SECRET_KEY"],
            "WALLET_ARGON2_TIME_COST": "1", "WALLET_ARGON2_MEMORY_COST": "1024", "WALLET_ARGON2_PARALLELISM": "1",
-           "WALLET_GEOFENCE_INDEX_CHECK_SECONDS": "0",
+           "WALLET_GEOFENCE_INDEX_CHECK_SECONDS": "0", "WALLET_OFFER_TRIGGERS_CHECK_SECONDS": "0",
            "GOOGLE_APPLICATION_CREDENTIALS": str(credentials),
            "WALLET_FCM_ENDPOINT": fake_fcm.url,
            "WALLET_FCM_TIMEOUT": "2",

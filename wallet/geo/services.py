@@ -15,16 +15,14 @@ from typing import Any
 
 import shapely
 from flask import Flask, current_app
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 
 from wallet.auth.models import Role
 from wallet.auth.principal import Principal, check_brand_access
 from wallet.brands.models import Store
-from wallet.core import reads
+from wallet.core import reads, versions
 from wallet.core.errors import NotFound, ValidationFailed
 from wallet.core.pagination import Page, paginate
-from wallet.core.time import utcnow
 from wallet.core.transaction import transaction
 from wallet.extensions import db
 from wallet.geo import geometry
@@ -124,19 +122,7 @@ def _geofence(brand_id: uuid.UUID, geofence_id: uuid.UUID) -> Geofence:
 
 def bump_version() -> None:
     """Mark the fences as changed (the caller commits); processes rebuild their index on seeing it."""
-    session = db.session
-    bumped = session.execute(
-        update(GeofenceVersion).where(GeofenceVersion.id == 1)
-        .values(version=GeofenceVersion.version + 1, updated_at=utcnow())
-    ).rowcount
-    if bumped:
-        return
-    try:
-        with session.begin_nested():
-            session.add(GeofenceVersion(id=1, version=1))
-    except IntegrityError:  # created concurrently: bump that one
-        session.execute(update(GeofenceVersion).where(GeofenceVersion.id == 1)
-                        .values(version=GeofenceVersion.version + 1, updated_at=utcnow()))
+    versions.bump(GeofenceVersion)
 
 
 _STORED_VERSION = select(GeofenceVersion.version).where(GeofenceVersion.id == 1)

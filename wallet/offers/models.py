@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Uuid, text
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from wallet.core.db import Base, IdMixin, JSONDocument, TimestampMixin, UTCDateTime
@@ -73,6 +73,17 @@ class OfferGeofence(Base):
     geofence_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("geofences.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+
+
+class OfferVersion(Base):
+    """One row whose number grows on every change of an offer or of its fences; each process
+    compares it with its cache of the offers' triggers per fence (``services.live_triggers``)."""
+
+    __tablename__ = "offer_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class OfferDailyCount(Base):

@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, delete, or_, select, text, update
+from flask import current_app
 from sqlalchemy.orm import make_transient_to_detached
 
 from wallet.auth.models import Role, Shopper
 from wallet.auth.principal import Principal, check_brand_access
 from wallet.brands.models import Brand, Store
 from wallet.cards.models import Membership
+from wallet.core import versions
 from wallet.core.db import UTCDateTime
 from wallet.core.errors import Conflict, NotFound, ValidationFailed
 from wallet.core.pagination import Page, paginate
@@ -29,7 +32,7 @@ from wallet.core.time import utcnow
 from wallet.core.upsert import upsert
 from wallet.core.transaction import transaction
 from wallet.extensions import db
-from wallet.geo.models import Geofence
+from wallet.geo.models import Geofence, GeofenceVersion
 from wallet.loyalty import standing
 from wallet.loyalty.models import LoyaltyTier
 from wallet.offers import schedule
@@ -52,6 +55,7 @@ from wallet.offers.models import (
     OfferDailyCount,
     OfferGeofence,
     OfferShopperCount,
+    OfferVersion,
 )
 from wallet.passes import codes as pass_codes
 from wallet.passes import services as passes
@@ -178,6 +182,7 @@ def update_offer(
         _check_consistency(offer, fence_ids)
         if "geofence_ids" in changes:
             _set_geofences(offer.id, fence_ids)
+        versions.bump(OfferVersion)  # its triggers, validity or fences may have changed
     return OfferView(offer, fence_ids)
 
 
@@ -217,6 +222,7 @@ def _transition(principal: Principal, brand_id: uuid.UUID, offer_id: uuid.UUID, 
         if target == ACTIVE:
             _check_activatable(offer, fence_ids)
         offer.status = target
+        versions.bump(OfferVersion)  # (drafts issue nothing: creating or deleting one needs no bump)
     return OfferView(offer, fence_ids)
 
 
@@ -418,8 +424,6 @@ _LIVE_TRIGGERS = (
     .join(Offer, Offer.brand_id == Geofence.brand_id)
     .where(Geofence.id.in_(bindparam("fence_ids", expanding=True)), Geofence.active.is_(True),
            Offer.status == ACTIVE, Offer.trigger.in_((ENTER, DWELL)),
-           Offer.valid_from <= bindparam("until"),
-           Offer.valid_until > bindparam("since"),
            or_(Offer.all_stores.is_(True),
                select(OfferGeofence.offer_id)
                .where(OfferGeofence.offer_id == Offer.id, OfferGeofence.geofence_id == Geofence.id).exists()))
@@ -429,25 +433,82 @@ _LIVE_TRIGGERS = (
 
 def live_triggers(fence_ids: Iterable[uuid.UUID], *, since: dt.datetime, until: dt.datetime
                   ) -> dict[uuid.UUID, FenceTriggers]:
-    """For the location pipeline, in one query: the triggers of the enter and dwell offers live at
-    some time between ``since`` and ``until`` on each of these fences (absent: none), so that
+    """For the location pipeline: the triggers of the enter and dwell offers live at some time
+    between ``since`` and ``until`` on each of these fences (absent: none), so that
     ``issue_coupons`` is called only where it may issue something, and the funnel knows which
-    offers an entry counts for without asking again."""
+    offers an entry counts for without asking again.
+
+    Each process remembers the active enter and dwell offers of the fences it has asked about (most
+    fences have none), and reads them again when the offers' version stamp or the fences' moves,
+    which it checks at most every ``OFFER_TRIGGERS_CHECK_SECONDS``: a change made in another process
+    shows within that time. Offers changed other than through this module's services (SQL by hand)
+    show once a fence or an offer changes next. Only the pre-check is cached: ``issue_coupons``
+    reads the offers itself: a stale cache delays a change by that interval at most, and never
+    issues what the offers do not allow."""
     ids = list(fence_ids)
     if not ids:
         return {}
-    found: dict[uuid.UUID, list[Any]] = {}
-    rows = db.session.connection().execute(_LIVE_TRIGGERS, {"fence_ids": ids, "since": since, "until": until})
-    for row in rows:  # Core, on the session's connection: plain rows, no ORM compilation
-        found.setdefault(row[0], []).append(row)
-    return {
-        fence_id: FenceTriggers(
-            enter=any(row.trigger == ENTER for row in rows),
-            dwell_minutes=tuple(sorted({row.dwell_minutes or 0 for row in rows if row.trigger == DWELL})),
-            offers=tuple(ListeningOffer(row[1], row.valid_from, row.valid_until) for row in rows),
-        )
-        for fence_id, rows in found.items()
-    }
+    cached = _trigger_cache()
+    missing = [fence_id for fence_id in ids if fence_id not in cached.offers]
+    if missing:
+        found: dict[uuid.UUID, list[_CachedOffer]] = {fence_id: [] for fence_id in missing}
+        # Core, on the session's connection: plain rows, no ORM compilation
+        for row in db.session.connection().execute(_LIVE_TRIGGERS, {"fence_ids": missing}):
+            found[row[0]].append(_CachedOffer(row[1], row.trigger, row.dwell_minutes, row.valid_from,
+                                              row.valid_until))
+        cached.offers.update((fence_id, tuple(offers)) for fence_id, offers in found.items())
+    triggers = {}
+    for fence_id in ids:
+        live = [o for o in cached.offers[fence_id] if o.valid_from <= until and o.valid_until > since]
+        if live:
+            triggers[fence_id] = FenceTriggers(
+                enter=any(o.trigger == ENTER for o in live),
+                dwell_minutes=tuple(sorted({o.dwell_minutes or 0 for o in live if o.trigger == DWELL})),
+                offers=tuple(ListeningOffer(o.id, o.valid_from, o.valid_until) for o in live),
+            )
+    return triggers
+
+
+@dataclass(frozen=True)
+class _CachedOffer:
+    id: uuid.UUID
+    trigger: str
+    dwell_minutes: int | None
+    valid_from: dt.datetime
+    valid_until: dt.datetime
+
+
+@dataclass
+class _TriggerCache:
+    stamps: tuple[int, int]  # (offers' version, fences' version) when read
+    checked_at: float
+    offers: dict[uuid.UUID, tuple[_CachedOffer, ...]]
+
+
+_STAMPS = select(select(OfferVersion.version).where(OfferVersion.id == 1).scalar_subquery(),
+                 select(GeofenceVersion.version).where(GeofenceVersion.id == 1).scalar_subquery())
+_TRIGGER_CACHE_KEY = "wallet.offer_triggers"
+
+
+def _trigger_cache() -> _TriggerCache:
+    """This process's cache, checked against the stamps at most every ``OFFER_TRIGGERS_CHECK_SECONDS``
+    (0: no cache, every call reads the offers; so do the tests, which write offers directly)."""
+    interval = float(current_app.config["OFFER_TRIGGERS_CHECK_SECONDS"])
+    now = time.monotonic()
+    if interval <= 0:
+        return _TriggerCache((0, 0), now, {})
+    extensions = current_app.extensions
+    cache: _TriggerCache | None = extensions.get(_TRIGGER_CACHE_KEY)
+    if cache is not None and now - cache.checked_at < interval:
+        return cache
+    offers, fences = db.session.connection().execute(_STAMPS).one()
+    stamps = (offers or 0, fences or 0)
+    if cache is None or cache.stamps != stamps:
+        cache = _TriggerCache(stamps, now, {})  # replaced whole: requests holding the old one finish with it
+    else:
+        cache.checked_at = now
+    extensions[_TRIGGER_CACHE_KEY] = cache
+    return cache
 
 
 def _live_offers(fence: Any, trigger: str, at: dt.datetime) -> Select[tuple[Offer]]:
