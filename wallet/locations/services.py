@@ -186,17 +186,16 @@ def _move_presence(shopper_id: uuid.UUID, accepted: list[Fix], hits: list[list[H
     session = db.session
     rules = _rules()
     # Serialise a shopper's concurrent requests: two phones' batches must not both enter a fence.
-    # (Core statements on the session's connection, here and for the triggers: no ORM entity to load.)
+    # (Core statements on the session's connection, here, for the presence rows and for the triggers.)
     session.connection().execute(_LOCK_SHOPPER, {"shopper_id": shopper_id})
     near_ids = {uuid.UUID(hit.fence_id) for fix_hits in hits for hit in fix_hits}
     # Read after the lock, fresh: another request may just have committed a change to these rows.
-    rows = {row.geofence_id: row for row in session.scalars(
-        select(Presence).where(Presence.shopper_id == shopper_id,
-                               or_(Presence.inside.is_(True), Presence.geofence_id.in_(near_ids)))
-        .execution_options(populate_existing=True))}
-    states = {fence_id: _state(row) for fence_id, row in rows.items()}
-    issuer = _CouponIssuer(shopper_id, near_ids | set(rows), since=accepted[0].recorded_at,
+    states: dict[uuid.UUID, presence.State | None] = {
+        fence_id: presence.State(*state) for fence_id, *state in session.connection().execute(
+            _PRESENCES, {"shopper_id": shopper_id, "near_ids": list(near_ids)})}
+    issuer = _CouponIssuer(shopper_id, near_ids | set(states), since=accepted[0].recorded_at,
                            until=accepted[-1].recorded_at)
+    changed: dict[uuid.UUID, presence.State] = {}
     for fix, fix_hits in zip(accepted, hits):
         distances = {uuid.UUID(hit.fence_id): hit.distance_m for hit in fix_hits}
         for fence_id in sorted(set(distances) | {f for f, s in states.items() if s is not None and s.inside}, key=str):
@@ -218,7 +217,11 @@ def _move_presence(shopper_id: uuid.UUID, accepted: list[Fix], hits: list[list[H
             elif step.inside:
                 assert step.state.entered_at is not None
                 result.coupons += issuer.on_dwell(fence_id, entered_at=step.state.entered_at, at=fix.recorded_at)
-            _save(rows, shopper_id, fence_id, before, step)
+            if _worth_writing(before, step):
+                changed[fence_id] = step.state
+    if changed:
+        session.connection().execute(_presence_upsert(), [_presence_row(shopper_id, fence_id, state)
+                                                          for fence_id, state in changed.items()])
     if result.events:
         insight_events.record_presence_events(shopper_id=shopper_id, events=result.events,
                                               listening=issuer.listening)
@@ -266,30 +269,36 @@ class _CouponIssuer:
                                          visit_started_at=entered_at, at=at)
 
 
-def _save(rows: dict[uuid.UUID, Presence], shopper_id: uuid.UUID, fence_id: uuid.UUID,
-          before: presence.State | None, step: presence.Step) -> None:
+# Core statements on the session's connection: no ORM identity map, no unit of work to flush.
+_PRESENCES = (
+    select(Presence.geofence_id, Presence.inside, Presence.entered_at, Presence.dwell_reported_at, Presence.exited_at,
+           Presence.cooldown_until, Presence.last_seen_at)
+    .where(Presence.shopper_id == bindparam("shopper_id"),
+           or_(Presence.inside.is_(True), Presence.geofence_id.in_(bindparam("near_ids", expanding=True))))
+)
+_PRESENCE_STATE = ("inside", "entered_at", "dwell_reported_at", "exited_at", "cooldown_until", "last_seen_at")
+
+
+@per_dialect
+def _presence_upsert(insert: Any) -> Any:
+    statement = insert(Presence).values(shopper_id=bindparam("shopper_id"), geofence_id=bindparam("geofence_id"),
+                                        **{name: bindparam(name) for name in _PRESENCE_STATE})
+    return statement.on_conflict_do_update(index_elements=[Presence.shopper_id, Presence.geofence_id],
+                                           set_={name: statement.excluded[name] for name in _PRESENCE_STATE})
+
+
+def _worth_writing(before: presence.State | None, step: presence.Step) -> bool:
+    """Not when only the last-seen time moved, by less than a minute."""
     state = step.state
     assert state is not None
-    quiet = (not step.events and before is not None and before.last_seen_at is not None
-             and state.last_seen_at is not None and state.last_seen_at - before.last_seen_at < _LAST_SEEN_RESOLUTION)
-    if quiet:  # only the last-seen time moved, by less than a minute: not worth a write
-        return
-    row = rows.get(fence_id)
-    if row is None:
-        row = Presence(shopper_id=shopper_id, geofence_id=fence_id)
-        db.session.add(row)
-        rows[fence_id] = row
-    row.inside = state.inside
-    row.entered_at = state.entered_at
-    row.dwell_reported_at = state.dwell_reported_at
-    row.exited_at = state.exited_at
-    row.cooldown_until = state.cooldown_until
-    row.last_seen_at = state.last_seen_at or utcnow()
+    return not (not step.events and before is not None and before.last_seen_at is not None
+                and state.last_seen_at is not None and state.last_seen_at - before.last_seen_at < _LAST_SEEN_RESOLUTION)
 
 
-def _state(row: Presence) -> presence.State:
-    return presence.State(inside=row.inside, entered_at=row.entered_at, dwell_reported_at=row.dwell_reported_at,
-                          exited_at=row.exited_at, cooldown_until=row.cooldown_until, last_seen_at=row.last_seen_at)
+def _presence_row(shopper_id: uuid.UUID, fence_id: uuid.UUID, state: presence.State) -> dict[str, Any]:
+    return {"shopper_id": shopper_id, "geofence_id": fence_id, "inside": state.inside, "entered_at": state.entered_at,
+            "dwell_reported_at": state.dwell_reported_at, "exited_at": state.exited_at,
+            "cooldown_until": state.cooldown_until, "last_seen_at": state.last_seen_at or utcnow()}
 
 
 def record_region_events(*, principal: Principal, events: list[dict[str, Any]]) -> Recorded:
