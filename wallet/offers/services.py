@@ -422,13 +422,12 @@ NO_TRIGGERS = FenceTriggers()
 _LIVE_TRIGGERS = (
     select(Geofence.id, Offer.id, Offer.trigger, Offer.dwell_minutes, Offer.valid_from, Offer.valid_until)
     .join(Offer, Offer.brand_id == Geofence.brand_id)
-    .where(Geofence.id.in_(bindparam("fence_ids", expanding=True)), Geofence.active.is_(True),
-           Offer.status == ACTIVE, Offer.trigger.in_((ENTER, DWELL)),
+    .where(Geofence.active.is_(True), Offer.status == ACTIVE, Offer.trigger.in_((ENTER, DWELL)),
            or_(Offer.all_stores.is_(True),
                select(OfferGeofence.offer_id)
                .where(OfferGeofence.offer_id == Offer.id, OfferGeofence.geofence_id == Geofence.id).exists()))
     .order_by(Geofence.id, Offer.id)
-)
+)  # every fence's: a few rows per fence that has offers, none for the others
 
 
 def live_triggers(fence_ids: Iterable[uuid.UUID], *, since: dt.datetime, until: dt.datetime
@@ -438,28 +437,20 @@ def live_triggers(fence_ids: Iterable[uuid.UUID], *, since: dt.datetime, until: 
     ``issue_coupons`` is called only where it may issue something, and the funnel knows which
     offers an entry counts for without asking again.
 
-    Each process remembers the active enter and dwell offers of the fences it has asked about (most
-    fences have none), and reads them again when the offers' version stamp or the fences' moves,
-    which it checks at most every ``OFFER_TRIGGERS_CHECK_SECONDS``: a change made in another process
-    shows within that time. Offers changed other than through this module's services (SQL by hand)
-    show once a fence or an offer changes next. Only the pre-check is cached: ``issue_coupons``
-    reads the offers itself: a stale cache delays a change by that interval at most, and never
-    issues what the offers do not allow."""
+    Each process keeps the active enter and dwell offers of every fence in memory (most fences have
+    none), read again when the offers' version stamp or the fences' moves, which it checks at most
+    every ``OFFER_TRIGGERS_CHECK_SECONDS``: a change made in another process shows within that time.
+    Offers changed other than through this module's services (SQL by hand) show once a fence or an
+    offer changes next. Only the pre-check is cached: ``issue_coupons`` reads the offers itself, so
+    a stale cache delays a change by that interval at most, and never issues what the offers do not
+    allow."""
     ids = list(fence_ids)
     if not ids:
         return {}
     cached = _trigger_cache()
-    missing = [fence_id for fence_id in ids if fence_id not in cached.offers]
-    if missing:
-        found: dict[uuid.UUID, list[_CachedOffer]] = {fence_id: [] for fence_id in missing}
-        # Core, on the session's connection: plain rows, no ORM compilation
-        for row in db.session.connection().execute(_LIVE_TRIGGERS, {"fence_ids": missing}):
-            found[row[0]].append(_CachedOffer(row[1], row.trigger, row.dwell_minutes, row.valid_from,
-                                              row.valid_until))
-        cached.offers.update((fence_id, tuple(offers)) for fence_id, offers in found.items())
     triggers = {}
     for fence_id in ids:
-        live = [o for o in cached.offers[fence_id] if o.valid_from <= until and o.valid_until > since]
+        live = [o for o in cached.offers.get(fence_id, ()) if o.valid_from <= until and o.valid_until > since]
         if live:
             triggers[fence_id] = FenceTriggers(
                 enter=any(o.trigger == ENTER for o in live),
@@ -492,11 +483,11 @@ _TRIGGER_CACHE_KEY = "wallet.offer_triggers"
 
 def _trigger_cache() -> _TriggerCache:
     """This process's cache, checked against the stamps at most every ``OFFER_TRIGGERS_CHECK_SECONDS``
-    (0: no cache, every call reads the offers; so do the tests, which write offers directly)."""
+    (0: read afresh on every call, as the tests do, which write offers directly)."""
     interval = float(current_app.config["OFFER_TRIGGERS_CHECK_SECONDS"])
     now = time.monotonic()
     if interval <= 0:
-        return _TriggerCache((0, 0), now, {})
+        return _TriggerCache((0, 0), now, _all_triggers())
     extensions = current_app.extensions
     cache: _TriggerCache | None = extensions.get(_TRIGGER_CACHE_KEY)
     if cache is not None and now - cache.checked_at < interval:
@@ -504,11 +495,21 @@ def _trigger_cache() -> _TriggerCache:
     offers, fences = db.session.connection().execute(_STAMPS).one()
     stamps = (offers or 0, fences or 0)
     if cache is None or cache.stamps != stamps:
-        cache = _TriggerCache(stamps, now, {})  # replaced whole: requests holding the old one finish with it
+        # Read after the stamps: a change committed in between is in the rows, and read again next time.
+        cache = _TriggerCache(stamps, now, _all_triggers())  # replaced whole: requests holding the old one finish with it
     else:
         cache.checked_at = now
     extensions[_TRIGGER_CACHE_KEY] = cache
     return cache
+
+
+def _all_triggers() -> dict[uuid.UUID, tuple[_CachedOffer, ...]]:
+    found: dict[uuid.UUID, list[_CachedOffer]] = {}
+    # Core, on the session's connection: plain rows, no ORM compilation
+    for row in db.session.connection().execute(_LIVE_TRIGGERS):
+        found.setdefault(row[0], []).append(_CachedOffer(row[1], row.trigger, row.dwell_minutes, row.valid_from,
+                                                         row.valid_until))
+    return {fence_id: tuple(offers) for fence_id, offers in found.items()}
 
 
 def _live_offers(fence: Any, trigger: str, at: dt.datetime) -> Select[tuple[Offer]]:
