@@ -64,3 +64,20 @@ def test_more_than_one_row_is_an_error(app, make_shopper):
         _store(make_shopper().id, dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.UTC))
     with pytest.raises(ValueError, match="more than one row"):
         everyone.one_or_none({})
+
+
+def test_a_connection_the_server_cut_is_not_given_back_to_the_pool(app, make_shopper):
+    shopper_id = make_shopper().id
+    db.session.rollback()  # nothing open: the read runs on the request's autocommit connection
+    driver = reads.DriverRead(_LAST_FIX)
+    connection = reads._connection()
+    pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+    killer = sa.create_engine(app.config["DATABASE_URL"])
+    with killer.connect() as other:
+        other.execute(sa.text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid})  # waits for it to exit
+    killer.dispose()
+    with pytest.raises(Exception):  # noqa: B017 - whatever psycopg raises for a lost server
+        driver.one_or_none({"shopper_id": shopper_id})
+    assert connection.invalidated
+    reads._release()
+    assert driver.one_or_none({"shopper_id": shopper_id}) is None  # a fresh connection, no error

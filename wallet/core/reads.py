@@ -49,8 +49,10 @@ class DriverRead:
     description, result object) costs more CPU than psycopg's whole round trip, ~0.17 ms against
     ~0.15 on this machine. The statement is compiled once per dialect; its bind and result
     processors still apply, so a row reads as through ``read``, and the engine's cursor events still
-    fire (context ``None``, as SQLAlchemy allows), so statement logging and counting see it.
-    Elsewhere (SQLite), and inside a transaction, it runs as ``read`` does, on the same connection."""
+    fire (context ``None``, as SQLAlchemy allows), so statement logging and counting see it. It runs
+    where ``read`` would (the session's transaction if one is open, else the request's autocommit
+    connection); a connection the driver reports broken is invalidated, as SQLAlchemy would. On
+    other databases (SQLite) it is ``read``."""
 
     def __init__(self, statement: Select[Any]) -> None:
         self.statement = statement
@@ -66,7 +68,8 @@ class DriverRead:
         compiled = self._compiled.get(dialect.name) or self._compile(dialect)
         bound = {name: (process(parameters[name]) if process else parameters[name])
                  for name, process in compiled.binds}
-        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        driver = connection.connection.driver_connection
+        cursor = driver.cursor()  # type: ignore[union-attr]
         try:
             events = connection._has_events or connection.engine._has_events
             if events:
@@ -77,8 +80,13 @@ class DriverRead:
             rows = cursor.fetchmany(2)
             if compiled.results is None:  # the processors depend on the driver's column types: known now
                 compiled.results = _result_processors(compiled.types, dialect, cursor.description)
+        except Exception:
+            if driver.closed or driver.broken:  # type: ignore[union-attr]
+                connection.invalidate()  # not back to the pool: it will open a new one
+            raise
         finally:
-            cursor.close()
+            if not cursor.closed:
+                cursor.close()
         if len(rows) > 1:
             raise ValueError("DriverRead found more than one row")
         if not rows:

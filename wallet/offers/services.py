@@ -16,8 +16,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, delete, or_, select, text, update
 from flask import current_app
+from sqlalchemy import Select, and_, bindparam, delete, or_, select, text, update
 from sqlalchemy.orm import make_transient_to_detached
 
 from wallet.auth.models import Role, Shopper
