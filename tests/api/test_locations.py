@@ -11,7 +11,7 @@ import uuid
 import pytest
 import shapely
 import sqlalchemy as sa
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from wallet.auth.models import Role
 from wallet.core.transaction import transaction
@@ -461,3 +461,15 @@ def test_a_deactivated_account_cannot_report_positions(client, headers, clock, f
         {"lat": STORE_LAT, "lon": STORE_LON, "accuracy_m": 5, "recorded_at": T0.isoformat()}]})
     assert response.status_code == 401
     assert db.session.scalar(select(func.count()).select_from(LastFix)) == 0
+
+
+def test_an_offer_on_all_of_a_brands_stores_issues_at_any_of_them(client, headers, clock, brand, fence, opted_in,
+                                                                   make_brand, make_store, make_geofence):
+    offer = make_offer(brand, fence, ENTER)
+    with transaction():  # on every store of the brand, no fence attached
+        db.session.get(Offer, offer.id).all_stores = True
+        db.session.execute(delete(OfferGeofence).where(OfferGeofence.offer_id == offer.id))
+    make_geofence(make_store(make_brand(), "Elsewhere", lat=48.9, lon=2.4))  # another brand's fence: none of its concern
+    answer = post(client, headers, clock, (0, 0, 0, 5))
+    assert [e["type"] for e in answer["events"]] == ["enter"]
+    assert [c["offer_id"] for c in answer["coupons"]] == [str(offer.id)]

@@ -57,11 +57,12 @@ def other_process(app):
 
 
 def _triggers(other, fence_id, statements=None):
+    brand_id = db.session.get(Geofence, fence_id).brand_id
     with other.app_context():
         if statements is not None:
             sa.event.listen(db.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
         try:
-            return offers.live_triggers([fence_id], since=NOW, until=NOW).get(fence_id, offers.NO_TRIGGERS)
+            return offers.live_triggers({fence_id: brand_id}, since=NOW, until=NOW).get(fence_id, offers.NO_TRIGGERS)
         finally:
             db.session.remove()
 
@@ -75,7 +76,8 @@ def test_a_process_reads_a_fences_offers_once_then_from_memory(setting, other_pr
     assert first and again == []  # the second answer came from memory, without a statement
     # The validity window is applied to each call's times, not cached.
     with other_process.app_context():
-        later = offers.live_triggers([fence_id], since=NOW + 48 * HOUR, until=NOW + 49 * HOUR)
+        brand_id = db.session.get(Geofence, fence_id).brand_id
+        later = offers.live_triggers({fence_id: brand_id}, since=NOW + 48 * HOUR, until=NOW + 49 * HOUR)
         db.session.remove()
     assert later == {}
 
@@ -101,3 +103,15 @@ def test_a_fence_change_also_refreshes_the_cache(setting, other_process):
         geo.bump_version()
     other_process.config["OFFER_TRIGGERS_CHECK_SECONDS"] = 1e-9
     assert _triggers(other_process, fence_id) == offers.NO_TRIGGERS
+
+
+def test_an_offer_on_all_stores_listens_on_every_fence_of_its_brand_only(setting, other_process, make_brand,
+                                                                        make_store, make_geofence):
+    brand, fence_id, _ = setting
+    second = make_geofence(make_store(brand, "Second")).id
+    foreign = make_geofence(make_store(make_brand(), "Foreign")).id
+    offer_id = _offer(brand, db.session.get(Geofence, fence_id), all_stores=True)
+    with transaction() as session:  # an all-stores offer has no fence of its own
+        session.execute(sa.delete(OfferGeofence).where(OfferGeofence.offer_id == offer_id))
+    assert _triggers(other_process, fence_id).enter and _triggers(other_process, second).enter
+    assert _triggers(other_process, foreign) == offers.NO_TRIGGERS

@@ -193,8 +193,9 @@ def _move_presence(shopper_id: uuid.UUID, accepted: list[Fix], hits: list[list[H
     states: dict[uuid.UUID, presence.State | None] = {
         fence_id: presence.State(*state) for fence_id, *state in session.connection().execute(
             _PRESENCES, {"shopper_id": shopper_id, "near_ids": list(near_ids)})}
-    issuer = _CouponIssuer(shopper_id, near_ids | set(states), since=accepted[0].recorded_at,
-                           until=accepted[-1].recorded_at)
+    fence_brands = {fence_id: info.brand_id for fence_id in near_ids | set(states)
+                    if (info := loaded.fences.get(str(fence_id))) is not None}  # the active fences
+    issuer = _CouponIssuer(shopper_id, fence_brands, since=accepted[0].recorded_at, until=accepted[-1].recorded_at)
     changed: dict[uuid.UUID, presence.State] = {}
     for fix, fix_hits in zip(accepted, hits):
         distances = {uuid.UUID(hit.fence_id): hit.distance_m for hit in fix_hits}
@@ -232,20 +233,20 @@ class _CouponIssuer:
     read once per batch, on the first entry or dwell, and a dwell is checked once per batch for each
     threshold reached (an offer refused then, say by its schedule, is checked again next batch)."""
 
-    def __init__(self, shopper_id: uuid.UUID, fence_ids: set[uuid.UUID], *, since: dt.datetime,
+    def __init__(self, shopper_id: uuid.UUID, fence_brands: dict[uuid.UUID, uuid.UUID], *, since: dt.datetime,
                  until: dt.datetime) -> None:
         from wallet.offers import services as offers  # offers depend on geo; import here to keep the layers acyclic
 
         self.offers = offers
         self.shopper_id = shopper_id
-        self.fence_ids = fence_ids
+        self.fence_brands = fence_brands
         self.since, self.until = since, until
         self._triggers: dict[uuid.UUID, Any] | None = None
         self._dwell_checked: set[tuple[uuid.UUID, int]] = set()
 
     def _of(self, fence_id: uuid.UUID) -> Any:
         if self._triggers is None:
-            self._triggers = self.offers.live_triggers(self.fence_ids, since=self.since, until=self.until)
+            self._triggers = self.offers.live_triggers(self.fence_brands, since=self.since, until=self.until)
         return self._triggers.get(fence_id, self.offers.NO_TRIGGERS)
 
     def listening(self, fence_id: uuid.UUID) -> tuple[Any, ...]:

@@ -12,8 +12,9 @@ import datetime as dt
 import json
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from flask import current_app
@@ -419,38 +420,44 @@ class FenceTriggers:
 
 NO_TRIGGERS = FenceTriggers()
 
-_LIVE_TRIGGERS = (
-    select(Geofence.id, Offer.id, Offer.trigger, Offer.dwell_minutes, Offer.valid_from, Offer.valid_until)
-    .join(Offer, Offer.brand_id == Geofence.brand_id)
+# What the cache holds: the active enter and dwell offers attached to fences, and those on all of
+# their brand's stores (by brand: a brand's every fence need not be listed).
+_TRIGGER_COLUMNS = (Offer.id, Offer.trigger, Offer.dwell_minutes, Offer.valid_from, Offer.valid_until)
+_ATTACHED_TRIGGERS = (
+    select(OfferGeofence.geofence_id, *_TRIGGER_COLUMNS)
+    .join(Offer, Offer.id == OfferGeofence.offer_id)
+    .join(Geofence, and_(Geofence.id == OfferGeofence.geofence_id, Geofence.brand_id == Offer.brand_id))
     .where(Geofence.active.is_(True), Offer.status == ACTIVE, Offer.trigger.in_((ENTER, DWELL)),
-           or_(Offer.all_stores.is_(True),
-               select(OfferGeofence.offer_id)
-               .where(OfferGeofence.offer_id == Offer.id, OfferGeofence.geofence_id == Geofence.id).exists()))
-    .order_by(Geofence.id, Offer.id)
-)  # every fence's: a few rows per fence that has offers, none for the others
+           Offer.all_stores.is_(False))
+)
+_BRAND_TRIGGERS = (
+    select(Offer.brand_id, *_TRIGGER_COLUMNS)
+    .where(Offer.status == ACTIVE, Offer.trigger.in_((ENTER, DWELL)), Offer.all_stores.is_(True))
+)
 
 
-def live_triggers(fence_ids: Iterable[uuid.UUID], *, since: dt.datetime, until: dt.datetime
+def live_triggers(fence_brands: Mapping[uuid.UUID, uuid.UUID], *, since: dt.datetime, until: dt.datetime
                   ) -> dict[uuid.UUID, FenceTriggers]:
     """For the location pipeline: the triggers of the enter and dwell offers live at some time
-    between ``since`` and ``until`` on each of these fences (absent: none), so that
+    between ``since`` and ``until`` on each of these active fences (given with their brand; absent
+    from the answer: none), so that
     ``issue_coupons`` is called only where it may issue something, and the funnel knows which
     offers an entry counts for without asking again.
 
-    Each process keeps the active enter and dwell offers of every fence in memory (most fences have
-    none), read again when the offers' version stamp or the fences' moves, which it checks at most
+    Each process keeps the active enter and dwell offers in memory (by fence, or by brand for those
+    on all of a brand's stores; most fences have none), read again when the offers' version stamp or the fences' moves, which it checks at most
     every ``OFFER_TRIGGERS_CHECK_SECONDS``: a change made in another process shows within that time.
     Offers changed other than through this module's services (SQL by hand) show once a fence or an
     offer changes next. Only the pre-check is cached: ``issue_coupons`` reads the offers itself, so
     a stale cache delays a change by that interval at most, and never issues what the offers do not
     allow."""
-    ids = list(fence_ids)
-    if not ids:
+    if not fence_brands:
         return {}
     cached = _trigger_cache()
     triggers = {}
-    for fence_id in ids:
-        live = [o for o in cached.offers.get(fence_id, ()) if o.valid_from <= until and o.valid_until > since]
+    for fence_id, brand_id in fence_brands.items():
+        live = sorted((o for o in (*cached.by_fence.get(fence_id, ()), *cached.by_brand.get(brand_id, ()))
+                       if o.valid_from <= until and o.valid_until > since), key=_BY_ID)
         if live:
             triggers[fence_id] = FenceTriggers(
                 enter=any(o.trigger == ENTER for o in live),
@@ -469,11 +476,15 @@ class _CachedOffer:
     valid_until: dt.datetime
 
 
+_BY_ID = attrgetter("id")
+
+
 @dataclass
 class _TriggerCache:
     stamps: tuple[int, int]  # (offers' version, fences' version) when read
     checked_at: float
-    offers: dict[uuid.UUID, tuple[_CachedOffer, ...]]
+    by_fence: dict[uuid.UUID, tuple[_CachedOffer, ...]]
+    by_brand: dict[uuid.UUID, tuple[_CachedOffer, ...]]
 
 
 _STAMPS = select(select(OfferVersion.version).where(OfferVersion.id == 1).scalar_subquery(),
@@ -487,7 +498,7 @@ def _trigger_cache() -> _TriggerCache:
     interval = float(current_app.config["OFFER_TRIGGERS_CHECK_SECONDS"])
     now = time.monotonic()
     if interval <= 0:
-        return _TriggerCache((0, 0), now, _all_triggers())
+        return _TriggerCache((0, 0), now, *_all_triggers())
     extensions = current_app.extensions
     cache: _TriggerCache | None = extensions.get(_TRIGGER_CACHE_KEY)
     if cache is not None and now - cache.checked_at < interval:
@@ -496,20 +507,27 @@ def _trigger_cache() -> _TriggerCache:
     stamps = (offers or 0, fences or 0)
     if cache is None or cache.stamps != stamps:
         # Read after the stamps: a change committed in between is in the rows, and read again next time.
-        cache = _TriggerCache(stamps, now, _all_triggers())  # replaced whole: requests holding the old one finish with it
+        cache = _TriggerCache(stamps, now, *_all_triggers())  # replaced whole: requests holding the old one finish with it
     else:
         cache.checked_at = now
     extensions[_TRIGGER_CACHE_KEY] = cache
     return cache
 
 
-def _all_triggers() -> dict[uuid.UUID, tuple[_CachedOffer, ...]]:
+def _all_triggers() -> tuple[dict[uuid.UUID, tuple[_CachedOffer, ...]], dict[uuid.UUID, tuple[_CachedOffer, ...]]]:
+    """(by fence, by brand); Core, on the session's connection: plain rows, no ORM compilation."""
+    connection = db.session.connection()
+    return tuple(  # type: ignore[return-value]
+        {key: tuple(offers) for key, offers in _grouped(connection.execute(query)).items()}
+        for query in (_ATTACHED_TRIGGERS, _BRAND_TRIGGERS)
+    )
+
+
+def _grouped(rows: Iterable[Any]) -> dict[uuid.UUID, list[_CachedOffer]]:
     found: dict[uuid.UUID, list[_CachedOffer]] = {}
-    # Core, on the session's connection: plain rows, no ORM compilation
-    for row in db.session.connection().execute(_LIVE_TRIGGERS):
-        found.setdefault(row[0], []).append(_CachedOffer(row[1], row.trigger, row.dwell_minutes, row.valid_from,
-                                                         row.valid_until))
-    return {fence_id: tuple(offers) for fence_id, offers in found.items()}
+    for key, *offer in rows:
+        found.setdefault(key, []).append(_CachedOffer(*offer))
+    return found
 
 
 def _live_offers(fence: Any, trigger: str, at: dt.datetime) -> Select[tuple[Offer]]:
