@@ -188,27 +188,36 @@ def _move_presence(shopper_id: uuid.UUID, accepted: list[Fix], hits: list[list[H
     # Serialise a shopper's concurrent requests: two phones' batches must not both enter a fence.
     # (Core statements on the session's connection, here, for the presence rows and for the triggers.)
     session.connection().execute(_LOCK_SHOPPER, {"shopper_id": shopper_id})
-    near_ids = {uuid.UUID(hit.fence_id) for fix_hits in hits for hit in fix_hits}
+    # Fences are keyed by the index's string ids in the loop below; each id is parsed once per report.
+    ids = {name: uuid.UUID(name) for name in {hit.fence_id for fix_hits in hits for hit in fix_hits}}
     # Read after the lock, fresh: another request may just have committed a change to these rows.
-    states: dict[uuid.UUID, presence.State | None] = {
-        fence_id: presence.State(*state) for fence_id, *state in session.connection().execute(
-            _PRESENCES, {"shopper_id": shopper_id, "near_ids": list(near_ids)})}
-    fence_brands = {fence_id: info.brand_id for fence_id in near_ids | set(states)
-                    if (info := loaded.fences.get(str(fence_id))) is not None}  # the active fences
+    states: dict[str, presence.State | None] = {}
+    for fence_id, *state in session.connection().execute(_PRESENCES, {"shopper_id": shopper_id,
+                                                                       "near_ids": list(ids.values())}):
+        key = str(fence_id)
+        ids[key], states[key] = fence_id, presence.State(*state)
+    fence_brands = {ids[key]: info.brand_id for key in ids
+                    if (info := loaded.fences.get(key)) is not None}  # the active fences
     issuer = _CouponIssuer(shopper_id, fence_brands, since=accepted[0].recorded_at, until=accepted[-1].recorded_at)
     changed: dict[uuid.UUID, presence.State] = {}
+    inside = {key for key, state in states.items() if state is not None and state.inside}
     for fix, fix_hits in zip(accepted, hits):
-        distances = {uuid.UUID(hit.fence_id): hit.distance_m for hit in fix_hits}
-        for fence_id in sorted(set(distances) | {f for f, s in states.items() if s is not None and s.inside}, key=str):
-            info = loaded.fences.get(str(fence_id))
+        distances = {hit.fence_id: hit.distance_m for hit in fix_hits}
+        for key in sorted(distances.keys() | inside):
+            fence_id = ids[key]
+            info = loaded.fences.get(key)
             if info is None:  # a fence deleted or deactivated since the shopper entered it
                 info = geo.fence_info(fence_id)
                 if info is None:
                     continue
-            step = presence.advance(states.get(fence_id), distance_m=distances.get(fence_id),
-                                    accuracy_m=fix.accuracy_m, at=fix.recorded_at, rules=rules)
-            before = states.get(fence_id)
-            states[fence_id] = step.state
+            before = states.get(key)
+            step = presence.advance(before, distance_m=distances.get(key), accuracy_m=fix.accuracy_m,
+                                    at=fix.recorded_at, rules=rules)
+            states[key] = step.state
+            if step.inside:
+                inside.add(key)
+            else:
+                inside.discard(key)
             for event in step.events:
                 result.events.append(PresenceEvent(event, fence_id, info.store_id, info.brand_id, fix.recorded_at))
             if step.state is None or step.state == before:
