@@ -298,12 +298,8 @@ class SessionCompanion:
     extend: Callable[[Select[Any]], Select[Any]]
 
     @functools.cached_property
-    def statement(self) -> Select[Any]:
-        return self.extend(_SHOPPER_SESSION)
-
-    @functools.cached_property
     def read(self) -> reads.DriverRead:
-        return reads.DriverRead(self.statement)
+        return reads.DriverRead(self.extend(_SHOPPER_SESSION))
 
 
 _SHOPPER_SESSION_READ = reads.DriverRead(_SHOPPER_SESSION)

@@ -12,7 +12,7 @@ import threading
 import uuid
 from collections import Counter, OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from flask import current_app
@@ -279,14 +279,14 @@ class _CouponIssuer:
                                          visit_started_at=entered_at, at=at)
 
 
-# Core statements on the session's connection: no ORM identity map, no unit of work to flush.
+# Core statements on the session's connection: no ORM identity map, no unit of work to flush. A
+# presence row's state columns are named as ``presence.State``'s fields, and read in their order.
+_PRESENCE_STATE = tuple(f.name for f in fields(presence.State))
 _PRESENCES = (
-    select(Presence.geofence_id, Presence.inside, Presence.entered_at, Presence.dwell_reported_at, Presence.exited_at,
-           Presence.cooldown_until, Presence.last_seen_at)
+    select(Presence.geofence_id, *(getattr(Presence, name) for name in _PRESENCE_STATE))
     .where(Presence.shopper_id == bindparam("shopper_id"),
            or_(Presence.inside.is_(True), Presence.geofence_id.in_(bindparam("near_ids", expanding=True))))
 )
-_PRESENCE_STATE = ("inside", "entered_at", "dwell_reported_at", "exited_at", "cooldown_until", "last_seen_at")
 
 
 @per_dialect
@@ -301,14 +301,14 @@ def _worth_writing(before: presence.State | None, step: presence.Step) -> bool:
     """Not when only the last-seen time moved, by less than a minute."""
     state = step.state
     assert state is not None
-    return not (not step.events and before is not None and before.last_seen_at is not None
-                and state.last_seen_at is not None and state.last_seen_at - before.last_seen_at < _LAST_SEEN_RESOLUTION)
+    if step.events or before is None or before.last_seen_at is None or state.last_seen_at is None:
+        return True
+    return state.last_seen_at - before.last_seen_at >= _LAST_SEEN_RESOLUTION
 
 
 def _presence_row(shopper_id: uuid.UUID, fence_id: uuid.UUID, state: presence.State) -> dict[str, Any]:
-    return {"shopper_id": shopper_id, "geofence_id": fence_id, "inside": state.inside, "entered_at": state.entered_at,
-            "dwell_reported_at": state.dwell_reported_at, "exited_at": state.exited_at,
-            "cooldown_until": state.cooldown_until, "last_seen_at": state.last_seen_at or utcnow()}
+    row = {name: getattr(state, name) for name in _PRESENCE_STATE}
+    return {**row, "shopper_id": shopper_id, "geofence_id": fence_id, "last_seen_at": state.last_seen_at or utcnow()}
 
 
 def record_region_events(*, principal: Principal, events: list[dict[str, Any]]) -> Recorded:

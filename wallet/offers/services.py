@@ -399,10 +399,12 @@ def issue_coupons(
 
 @dataclass(frozen=True)
 class ListeningOffer:
-    """An enter or dwell offer live on a fence during a report: what the funnel counts an entry or a
-    dwell for (each event at its own time, within the offer's validity)."""
+    """An active enter or dwell offer, as each process caches it: its trigger, and the validity the
+    funnel checks each entry or dwell against (each event at its own time)."""
 
     id: uuid.UUID
+    trigger: str
+    dwell_minutes: int | None
     valid_from: dt.datetime
     valid_until: dt.datetime
 
@@ -440,51 +442,42 @@ def live_triggers(fence_brands: Mapping[uuid.UUID, uuid.UUID], *, since: dt.date
                   ) -> dict[uuid.UUID, FenceTriggers]:
     """For the location pipeline: the triggers of the enter and dwell offers live at some time
     between ``since`` and ``until`` on each of these active fences (given with their brand; absent
-    from the answer: none), so that
-    ``issue_coupons`` is called only where it may issue something, and the funnel knows which
-    offers an entry counts for without asking again.
+    from the answer: none), so that ``issue_coupons`` is called only where it may issue something,
+    and the funnel knows which offers an entry counts for without asking again.
 
     Each process keeps the active enter and dwell offers in memory (by fence, or by brand for those
-    on all of a brand's stores; most fences have none), read again when the offers' version stamp or the fences' moves, which it checks at most
-    every ``OFFER_TRIGGERS_CHECK_SECONDS``: a change made in another process shows within that time.
-    Offers changed other than through this module's services (SQL by hand) show once a fence or an
-    offer changes next. Only the pre-check is cached: ``issue_coupons`` reads the offers itself, so
-    a stale cache delays a change by that interval at most, and never issues what the offers do not
-    allow."""
+    on all of a brand's stores; most fences have none), read again when the offers' version stamp or
+    the fences' moves, which it checks at most every ``OFFER_TRIGGERS_CHECK_SECONDS``: a change made
+    in another process shows within that time. Offers changed other than through this module's
+    services (SQL by hand) show once a fence or an offer changes next. Only the pre-check is cached:
+    ``issue_coupons`` reads the offers itself, so a stale cache delays a change by that interval at
+    most, and never issues what the offers do not allow."""
     if not fence_brands:
         return {}
     cached = _trigger_cache()
     triggers = {}
     for fence_id, brand_id in fence_brands.items():
-        live = sorted((o for o in (*cached.by_fence.get(fence_id, ()), *cached.by_brand.get(brand_id, ()))
-                       if o.valid_from <= until and o.valid_until > since), key=_BY_ID)
+        live = tuple(sorted((o for o in (*cached.by_fence.get(fence_id, ()), *cached.by_brand.get(brand_id, ()))
+                             if o.valid_from <= until and o.valid_until > since), key=_BY_ID))
         if live:
             triggers[fence_id] = FenceTriggers(
                 enter=any(o.trigger == ENTER for o in live),
                 dwell_minutes=tuple(sorted({o.dwell_minutes or 0 for o in live if o.trigger == DWELL})),
-                offers=tuple(ListeningOffer(o.id, o.valid_from, o.valid_until) for o in live),
+                offers=live,
             )
     return triggers
 
 
-@dataclass(frozen=True)
-class _CachedOffer:
-    id: uuid.UUID
-    trigger: str
-    dwell_minutes: int | None
-    valid_from: dt.datetime
-    valid_until: dt.datetime
-
-
 _BY_ID = attrgetter("id")
+_Offers = dict[uuid.UUID, tuple[ListeningOffer, ...]]
 
 
 @dataclass
 class _TriggerCache:
     stamps: tuple[int, int]  # (offers' version, fences' version) when read
     checked_at: float
-    by_fence: dict[uuid.UUID, tuple[_CachedOffer, ...]]
-    by_brand: dict[uuid.UUID, tuple[_CachedOffer, ...]]
+    by_fence: _Offers
+    by_brand: _Offers
 
 
 _STAMPS = select(select(OfferVersion.version).where(OfferVersion.id == 1).scalar_subquery(),
@@ -506,28 +499,26 @@ def _trigger_cache() -> _TriggerCache:
     offers, fences = db.session.connection().execute(_STAMPS).one()
     stamps = (offers or 0, fences or 0)
     if cache is None or cache.stamps != stamps:
-        # Read after the stamps: a change committed in between is in the rows, and read again next time.
-        cache = _TriggerCache(stamps, now, *_all_triggers())  # replaced whole: requests holding the old one finish with it
+        # Read after the stamps: a change committed in between is in the rows, and read again next
+        # time. Replaced whole: requests holding the old cache finish with it.
+        cache = _TriggerCache(stamps, now, *_all_triggers())
     else:
         cache.checked_at = now
     extensions[_TRIGGER_CACHE_KEY] = cache
     return cache
 
 
-def _all_triggers() -> tuple[dict[uuid.UUID, tuple[_CachedOffer, ...]], dict[uuid.UUID, tuple[_CachedOffer, ...]]]:
+def _all_triggers() -> tuple[_Offers, _Offers]:
     """(by fence, by brand); Core, on the session's connection: plain rows, no ORM compilation."""
     connection = db.session.connection()
-    return tuple(  # type: ignore[return-value]
-        {key: tuple(offers) for key, offers in _grouped(connection.execute(query)).items()}
-        for query in (_ATTACHED_TRIGGERS, _BRAND_TRIGGERS)
-    )
+    return _grouped(connection.execute(_ATTACHED_TRIGGERS)), _grouped(connection.execute(_BRAND_TRIGGERS))
 
 
-def _grouped(rows: Iterable[Any]) -> dict[uuid.UUID, list[_CachedOffer]]:
-    found: dict[uuid.UUID, list[_CachedOffer]] = {}
+def _grouped(rows: Iterable[Any]) -> _Offers:
+    found: dict[uuid.UUID, list[ListeningOffer]] = {}
     for key, *offer in rows:
-        found.setdefault(key, []).append(_CachedOffer(*offer))
-    return found
+        found.setdefault(key, []).append(ListeningOffer(*offer))
+    return {key: tuple(offers) for key, offers in found.items()}
 
 
 def _live_offers(fence: Any, trigger: str, at: dt.datetime) -> Select[tuple[Offer]]:
