@@ -323,12 +323,16 @@ def test_nearest_is_limited_and_reports_the_region_circle():
         index.nearest(48.85, 2.35, limit=-1)
 
 
-def test_nearest_agrees_with_brute_force():
+@pytest.mark.parametrize(("spread", "reach"), [
+    (0.5, 1.0),  # fences spread out, positions among them and around
+    (0.02, 0.6),  # a dense town and positions up to 60 km away: the search must not stop short on the way
+])
+def test_nearest_agrees_with_brute_force(spread, reach):
     rng = np.random.default_rng(9)
-    fences = random_fences(rng, 400, spread=0.5)
+    fences = random_fences(rng, 400, spread=spread)
     index = GeofenceIndex(fences)
     regions = [bounding_circle(f.shape) for f in fences]
-    for lat, lon in zip(48.85 + rng.uniform(-1, 1, 30), 2.35 + rng.uniform(-1, 1, 30)):
+    for lat, lon in zip(48.85 + rng.uniform(-reach, reach, 40), 2.35 + rng.uniform(-reach, reach, 40)):
         expected = sorted(
             (float(distances_m(lat, lon, c.lat, c.lon)) - c.radius_m, f.id) for f, c in zip(fences, regions)
         )[:19]

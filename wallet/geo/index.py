@@ -41,6 +41,7 @@ _BLOCK = 1 << 18  # positions per block of a batch
 # (pair, edge) rows per block of polygon distance work: bounds a batch's memory, not its result.
 _EDGE_BLOCK = 1 << 20
 _NEAREST_FIRST_RADIUS_M = 1_000.0
+_NEAREST_SLACK_M = 0.01
 # A batch making fewer hits than this cannot set off a collection worth pausing the collector for.
 _GC_PAUSE_MIN_HITS = 10_000
 
@@ -215,11 +216,16 @@ class GeofenceIndex:
                 distances_m(lat, lon, self._region_lat[candidates], self._region_lon[candidates])
                 - self._region_radius[candidates]
             )
-            within = np.count_nonzero(distances <= radius)
-            if len(candidates) == len(self._ids) or within >= limit:
+            if len(candidates) == len(self._ids) or np.count_nonzero(distances <= radius) >= limit:
                 break
-            # Grow as the density found so far suggests (circles ∝ area), by ×1.5 to ×4.
-            radius *= min(4.0, max(1.5, 1.2 * math.sqrt(limit / max(within, 1))))
+            if len(candidates) >= limit:
+                # The limit-th nearest circle found so far bounds the answer: a cap reaching it holds
+                # `limit` circles, so this next round is the last (the slack absorbs rounding).
+                radius = float(np.partition(distances, limit - 1)[limit - 1]) + _NEAREST_SLACK_M
+            else:
+                # Too few circles to tell the density by: double, so that a position far from every
+                # fence does not jump from nothing to a whole city's fences at once.
+                radius *= 2.0
         if len(candidates) > 4 * limit:  # keep the nearest few (and every tie at the cut) before sorting
             cut = np.partition(distances, limit - 1)[limit - 1]
             keep = distances <= cut

@@ -202,7 +202,12 @@ def _move_presence(shopper_id: uuid.UUID, accepted: list[Fix], hits: list[list[H
     changed: dict[uuid.UUID, presence.State] = {}
     inside = {key for key, state in states.items() if state is not None and state.inside}
     for fix, fix_hits in zip(accepted, hits):
-        distances = {hit.fence_id: hit.distance_m for hit in fix_hits}
+        # A fence the shopper is not inside can only change on a fix clearly inside it (presence.advance
+        # leaves it as it is otherwise): most hits of a batch are near fences, not in them, and skip here.
+        distances = {hit.fence_id: hit.distance_m for hit in fix_hits
+                     if hit.fence_id in inside or presence.clearly_inside_of(hit.distance_m, fix.accuracy_m)}
+        if not distances and not inside:
+            continue
         for key in sorted(distances.keys() | inside):
             fence_id = ids[key]
             info = loaded.fences.get(key)
