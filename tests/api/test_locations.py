@@ -372,6 +372,23 @@ def test_fixes_near_but_never_clearly_inside_move_no_presence(client, headers, c
     assert db.session.scalar(select(func.count()).select_from(LastFix)) == 1  # kept for the speed check
 
 
+def test_a_stay_keeps_the_presence_rows_last_seen_within_a_minute_of_the_last_fix(client, headers, clock, fence,
+                                                                                 shopper):
+    def last_seen():
+        db.session.expire_all()
+        return db.session.scalar(select(Presence.last_seen_at).where(Presence.shopper_id == shopper.id))
+
+    post(client, headers, clock, (0, 0, 0, 5))
+    assert last_seen() == T0
+    # One batch of four minutes inside, a fix every 2 s: the row follows the stay, not its first fix.
+    post(client, headers, clock, *[(10 + 2 * i, 1, 1, 5) for i in range(120)])
+    assert T0 + dt.timedelta(seconds=10 + 2 * 119 - 60) < last_seen() <= T0 + dt.timedelta(seconds=10 + 2 * 119)
+    # A few seconds more changes nothing worth a write.
+    before = last_seen()
+    post(client, headers, clock, (250, 1, 1, 5), (252, 1, 1, 5))
+    assert last_seen() == before
+
+
 def test_dwell_offers_issue_at_their_own_thresholds_across_batches(client, headers, clock, brand, fence, opted_in):
     make_offer(brand, fence, DWELL, dwell_minutes=2)
     make_offer(brand, fence, DWELL, dwell_minutes=4)

@@ -8,20 +8,22 @@ After an exit, re-entering within the cooldown is ignored (a shopper pacing alon
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, replace
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 ENTER, DWELL, EXIT = "enter", "dwell", "exit"
 
 
-@dataclass(frozen=True)
-class Rules:
+# Frozen msgspec structs rather than dataclasses: a batch steps each fence it is inside once per fix,
+# and their construction, ``replace`` and equality run in C (~20× faster).
+class Rules(Struct, frozen=True):
     exit_margin_m: float = 20.0
     dwell: dt.timedelta = dt.timedelta(minutes=5)
     reentry_cooldown: dt.timedelta = dt.timedelta(minutes=10)
 
 
-@dataclass(frozen=True)
-class State:
+class State(Struct, frozen=True):
     inside: bool
     entered_at: dt.datetime | None = None
     dwell_reported_at: dt.datetime | None = None
@@ -30,8 +32,7 @@ class State:
     last_seen_at: dt.datetime | None = None
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(Struct, frozen=True):
     state: State | None  # None: nothing to keep (and nothing to write)
     events: tuple[str, ...]
 

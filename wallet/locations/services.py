@@ -12,7 +12,7 @@ import threading
 import uuid
 from collections import Counter, OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
@@ -200,6 +200,7 @@ def _move_presence(shopper_id: uuid.UUID, accepted: list[Fix], hits: list[list[H
                     if (info := loaded.fences.get(key)) is not None}  # the active fences
     issuer = _CouponIssuer(shopper_id, fence_brands, since=accepted[0].recorded_at, until=accepted[-1].recorded_at)
     changed: dict[uuid.UUID, presence.State] = {}
+    stored = dict(states)
     inside = {key for key, state in states.items() if state is not None and state.inside}
     for fix, fix_hits in zip(accepted, hits):
         # A fence the shopper is not inside can only change on a fix clearly inside it (presence.advance
@@ -232,7 +233,7 @@ def _move_presence(shopper_id: uuid.UUID, accepted: list[Fix], hits: list[list[H
             elif step.inside:
                 assert step.state.entered_at is not None
                 result.coupons += issuer.on_dwell(fence_id, entered_at=step.state.entered_at, at=fix.recorded_at)
-            if _worth_writing(before, step):
+            if _worth_writing(stored.get(key), step):
                 changed[fence_id] = step.state
     if changed:
         session.connection().execute(_presence_upsert(), [_presence_row(shopper_id, fence_id, state)
@@ -275,6 +276,8 @@ class _CouponIssuer:
 
     def on_dwell(self, fence_id: uuid.UUID, *, entered_at: dt.datetime, at: dt.datetime) -> list[Any]:
         minutes = self._of(fence_id).dwell_minutes
+        if not minutes:  # called for every fix of a stay: most fences have no dwell offer
+            return []
         stayed = at - entered_at
         reached = sum(1 for m in minutes if stayed >= dt.timedelta(minutes=m))
         if not reached or (fence_id, reached) in self._dwell_checked:
@@ -286,7 +289,7 @@ class _CouponIssuer:
 
 # Core statements on the session's connection: no ORM identity map, no unit of work to flush. A
 # presence row's state columns are named as ``presence.State``'s fields, and read in their order.
-_PRESENCE_STATE = tuple(f.name for f in fields(presence.State))
+_PRESENCE_STATE = presence.State.__struct_fields__
 _PRESENCES = (
     select(Presence.geofence_id, *(getattr(Presence, name) for name in _PRESENCE_STATE))
     .where(Presence.shopper_id == bindparam("shopper_id"),
@@ -302,13 +305,13 @@ def _presence_upsert(insert: Any) -> Any:
                                            set_={name: statement.excluded[name] for name in _PRESENCE_STATE})
 
 
-def _worth_writing(before: presence.State | None, step: presence.Step) -> bool:
-    """Not when only the last-seen time moved, by less than a minute."""
+def _worth_writing(stored: presence.State | None, step: presence.Step) -> bool:
+    """Not when only the last-seen time moved, by less than a minute since the stored row's."""
     state = step.state
     assert state is not None
-    if step.events or before is None or before.last_seen_at is None or state.last_seen_at is None:
+    if step.events or stored is None or stored.last_seen_at is None or state.last_seen_at is None:
         return True
-    return state.last_seen_at - before.last_seen_at >= _LAST_SEEN_RESOLUTION
+    return state.last_seen_at - stored.last_seen_at >= _LAST_SEEN_RESOLUTION
 
 
 def _presence_row(shopper_id: uuid.UUID, fence_id: uuid.UUID, state: presence.State) -> dict[str, Any]:
