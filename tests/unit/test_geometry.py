@@ -9,6 +9,8 @@ import re
 import numpy as np
 import pytest
 import shapely
+from hypothesis import given
+from hypothesis import strategies as st
 
 from wallet.geo.geometry import (
     EARTH_RADIUS_M,
@@ -18,6 +20,7 @@ from wallet.geo.geometry import (
     bounding_circle,
     circle,
     distance_m,
+    distances_from_m,
     distances_m,
     parse_geojson_polygon,
     to_geojson,
@@ -328,6 +331,15 @@ def test_distance_is_haversine_on_the_mean_sphere():
     vectorised = distances_m(LAT, LON, lats, lons)
     one_by_one = [distance_m(LAT, LON, a, o) for a, o in zip(lats, lons)]
     assert vectorised.tolist() == pytest.approx(one_by_one, rel=1e-12)
+
+
+@given(st.floats(-89.9, 89.9), st.floats(-180, 180),
+       st.lists(st.tuples(st.floats(-89.9, 89.9), st.floats(-180, 180)), min_size=1, max_size=20))
+def test_distances_from_precomputed_radians_are_the_haversine(lat, lon, points):
+    lats, lons = np.array([p[0] for p in points]), np.array([p[1] for p in points])
+    phi = np.radians(lats)
+    got = distances_from_m(lat, lon, phi, np.radians(lons), np.cos(phi))
+    assert got.tolist() == pytest.approx(distances_m(lat, lon, lats, lons).tolist(), rel=1e-9, abs=1e-6)
 
 
 @pytest.mark.parametrize("lat", [48.8, 70.0])

@@ -168,6 +168,15 @@ def distances_m(lat1: npt.ArrayLike, lon1: npt.ArrayLike, lat2: npt.ArrayLike, l
     return result
 
 
+def distances_from_m(lat: float, lon: float, phi: Floats, lam: Floats, cos_phi: Floats) -> Floats:
+    """``distance_m`` from one point to many, given in radians with the cosines of their latitudes
+    (computed once for a fixed set of points: a search over them then skips those conversions)."""
+    phi1, lam1 = math.radians(lat), math.radians(lon)
+    h = np.sin((phi - phi1) / 2) ** 2 + math.cos(phi1) * cos_phi * np.sin((lam - lam1) / 2) ** 2
+    result: Floats = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(h, 1.0)))
+    return result
+
+
 def bounding_circle(shape: Polygon | MultiPolygon | Circle) -> Circle:
     """A circle holding the whole shape, for the phone's region monitoring (a circle is its own)."""
     if isinstance(shape, Circle):

@@ -26,6 +26,7 @@ from wallet.geo.geometry import (
     Circle,
     bounding_circles,
     cap_bounds,
+    distances_from_m,
     distances_m,
     expand_bounds,
 )
@@ -133,6 +134,8 @@ class GeofenceIndex:
         self._region_lat = np.array([c.lat for c in self._regions])
         self._region_lon = np.array([c.lon for c in self._regions])
         self._region_radius = np.array([c.radius_m for c in self._regions])
+        self._region_phi, self._region_lam = np.radians(self._region_lat), np.radians(self._region_lon)
+        self._region_cos_phi = np.cos(self._region_phi)
         region_boxes = expand_bounds(
             self._region_lon, self._region_lat, self._region_lon, self._region_lat, self._region_radius
         )
@@ -213,7 +216,8 @@ class GeofenceIndex:
         while True:
             candidates = self._region_tree.query(shapely.box(*cap_bounds(lat, lon, radius)))
             distances = (
-                distances_m(lat, lon, self._region_lat[candidates], self._region_lon[candidates])
+                distances_from_m(lat, lon, self._region_phi[candidates], self._region_lam[candidates],
+                                 self._region_cos_phi[candidates])
                 - self._region_radius[candidates]
             )
             if len(candidates) == len(self._ids) or np.count_nonzero(distances <= radius) >= limit:
