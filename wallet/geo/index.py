@@ -7,7 +7,6 @@ the fences change.
 from __future__ import annotations
 
 import gc
-import math
 import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator
