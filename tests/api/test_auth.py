@@ -152,6 +152,46 @@ def test_expired_or_foreign_tokens_are_401(app, client, make_shopper, login, mut
     assert "Bearer" in response.headers["WWW-Authenticate"]
 
 
+def _clock_at(monkeypatch, moment: dt.datetime) -> None:
+    """The time the token check reads (the signature is verified once per token, the times every time)."""
+    monkeypatch.setattr("wallet.auth.tokens.utcnow", lambda: moment)
+
+
+def test_a_token_that_passed_before_is_refused_once_it_has_expired(app, client, make_shopper, login, monkeypatch):
+    headers = login(make_shopper())
+    assert client.get("/v1/me", headers=headers).status_code == 200  # verified, and remembered
+    ttl = dt.timedelta(seconds=app.config["ACCESS_TOKEN_TTL"])
+    _clock_at(monkeypatch, utcnow() + ttl - dt.timedelta(seconds=30))
+    assert client.get("/v1/me", headers=headers).status_code == 200
+    _clock_at(monkeypatch, utcnow() + ttl + dt.timedelta(seconds=30))
+    response = client.get("/v1/me", headers=headers)
+    assert response.status_code == 401 and response.get_json()["reason"] == "token_expired"
+
+
+@pytest.mark.parametrize("claim", ["nbf", "iat"])
+def test_a_token_from_a_clock_ahead_of_ours_is_refused_until_its_time(app, client, make_shopper, login, monkeypatch,
+                                                                         claim):
+    token = login(make_shopper())["Authorization"].split()[1]
+    claims = _claims(app, token)
+    ahead = utcnow() + dt.timedelta(minutes=5)
+    claims = {**claims, claim: int(ahead.timestamp()), "exp": int((ahead + dt.timedelta(minutes=15)).timestamp())}
+    early = _forge(app, claims)
+    for _ in range(2):  # refused, and again once its signature is known to be good
+        response = client.get("/v1/me", headers=bearer(early))
+        assert response.status_code == 401 and response.get_json()["reason"] == "invalid_token"
+    _clock_at(monkeypatch, ahead + dt.timedelta(seconds=1))
+    assert client.get("/v1/me", headers=bearer(early)).status_code == 200
+
+
+def test_claims_of_the_wrong_type_are_401_not_500(app, client, make_shopper, login):
+    token = login(make_shopper())["Authorization"].split()[1]
+    claims = _claims(app, token)
+    for bad in ({**claims, "exp": "tomorrow"}, {**claims, "sub": 42}, {**claims, "sid": "not-a-uuid"},
+                {**claims, "iat": None}):
+        response = client.get("/v1/me", headers=bearer(_forge(app, bad)))
+        assert response.status_code == 401 and response.get_json()["reason"] == "invalid_token", bad
+
+
 def test_tampered_and_unsigned_tokens_are_401(app, client, make_shopper, login):
     token = login(make_shopper())["Authorization"].split()[1]
     header, payload, signature = token.split(".")
