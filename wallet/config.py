@@ -52,6 +52,7 @@ class Defaults:
     PRESENCE_DWELL_MINUTES = 5
     PRESENCE_REENTRY_COOLDOWN_MINUTES = 10
     MONITOR_REGION_LIMIT = 19  # iOS allows 20 regions per app; one is the re-sync region
+    MONITOR_RADIUS_M = 10_000.0  # regions are looked for this far; with fewer, the re-sync circle is this wide
 
     # Push: devices, restraint, the dispatcher and its provider (times in seconds unless named).
     PUSH_PROVIDER = "auto"  # "fcm", "log" (prints what would be sent); auto: fcm if GOOGLE_APPLICATION_CREDENTIALS
@@ -107,12 +108,20 @@ def load_config(app: Flask, overrides: dict[str, Any] | None) -> None:
     if overrides:
         app.config.update(overrides)
     check_production_config(app.config)
+    check_settings(app.config)
     if not app.config.get("DATABASE_URL"):
         os.makedirs(app.instance_path, exist_ok=True)
         app.config["DATABASE_URL"] = "sqlite:///" + os.path.join(app.instance_path, "wallet.db")
     app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
     if app.config["DATABASE_URL"].startswith("sqlite"):
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {}
+
+
+def check_settings(config: dict[str, Any]) -> None:
+    """Settings whose bad values would otherwise fail on some request long after start-up."""
+    radius = config.get("MONITOR_RADIUS_M")
+    if isinstance(radius, bool) or not isinstance(radius, int | float) or not 0 < radius < float("inf"):
+        raise ConfigurationError(f"WALLET_MONITOR_RADIUS_M must be a distance in metres above 0, got {radius!r}")
 
 
 def check_production_config(config: dict[str, Any]) -> None:

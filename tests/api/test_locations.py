@@ -284,6 +284,27 @@ def test_the_phone_is_told_the_nearest_19_regions_and_a_resync_circle(client, he
     assert response.status_code == 422
 
 
+def test_away_from_the_fences_the_phone_gets_those_within_reach_and_a_resync_circle_as_wide(
+        app, client, headers, brand, make_store, make_geofence):
+    within = app.config["MONITOR_RADIUS_M"]
+    for i, north_m in enumerate([2_000, 4_000, 6_000, within + 5_000, 3 * within]):
+        lat, lon = offset(north_m, 0)
+        make_geofence(make_store(brand, f"Store {i}", lat=lat, lon=lon), radius_m=30)
+
+    def nearby(north_m: float) -> dict:
+        lat, lon = offset(north_m, 0)
+        response = client.get(f"/v1/me/geofences/nearby?lat={lat}&lon={lon}", headers=headers)
+        assert response.status_code == 200
+        return response.get_json()
+
+    answer = nearby(0)
+    assert [r["distance_m"] for r in answer["regions"]] == pytest.approx([1_970, 3_970, 5_970], abs=0.5)
+    # The fences left out lie beyond the re-sync circle: the phone cannot reach them without asking again.
+    assert answer["resync"]["radius_m"] == within < within + 5_000 - 30
+    answer = nearby(-3 * within)  # far from every fence: nothing to watch but the re-sync circle
+    assert answer["regions"] == [] and answer["resync"]["radius_m"] == within
+
+
 def test_concurrent_batches_of_one_shopper_enter_once(app, headers, clock, brand, fence, opted_in):
     make_offer(brand, fence, ENTER)
     clock.now = T0 + dt.timedelta(seconds=1)

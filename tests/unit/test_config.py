@@ -37,3 +37,14 @@ def test_production_refuses_to_start_without_its_secrets(monkeypatch, overrides,
 def test_production_starts_with_its_secrets():
     app = create_app({"ENV": "production", "SECRET_KEY": "s" * 40, "DATABASE_URL": "postgresql+psycopg://db/w"})
     assert app.config["ENV"] == "production"
+
+
+@pytest.mark.parametrize("radius", ["far", 0, -5, float("nan"), True])
+def test_a_monitor_radius_that_is_not_a_distance_stops_the_start(radius):
+    with pytest.raises(ConfigurationError, match="MONITOR_RADIUS_M"):
+        create_app({"DATABASE_URL": "sqlite://", "MONITOR_RADIUS_M": radius})
+
+
+def test_the_monitor_radius_is_read_from_the_environment(monkeypatch):
+    monkeypatch.setenv("WALLET_MONITOR_RADIUS_M", "2500")
+    assert create_app({"DATABASE_URL": "sqlite://"}).config["MONITOR_RADIUS_M"] == 2500

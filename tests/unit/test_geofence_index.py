@@ -323,11 +323,12 @@ def test_nearest_is_limited_and_reports_the_region_circle():
         index.nearest(48.85, 2.35, limit=-1)
 
 
+@pytest.mark.parametrize("within_m", [np.inf, 15_000.0, 3_000.0, 200.0])
 @pytest.mark.parametrize(("spread", "reach"), [
     (0.5, 1.0),  # fences spread out, positions among them and around
     (0.02, 0.6),  # a dense town and positions up to 60 km away: the search must not stop short on the way
 ])
-def test_nearest_agrees_with_brute_force(spread, reach):
+def test_nearest_agrees_with_brute_force(spread, reach, within_m):
     rng = np.random.default_rng(9)
     fences = random_fences(rng, 400, spread=spread)
     index = GeofenceIndex(fences)
@@ -335,7 +336,20 @@ def test_nearest_agrees_with_brute_force(spread, reach):
     for lat, lon in zip(48.85 + rng.uniform(-reach, reach, 40), 2.35 + rng.uniform(-reach, reach, 40)):
         expected = sorted(
             (float(distances_m(lat, lon, c.lat, c.lon)) - c.radius_m, f.id) for f, c in zip(fences, regions)
-        )[:19]
-        got = index.nearest(lat, lon)
+        )
+        expected = [(d, f) for d, f in expected if d <= within_m][:19]
+        got = index.nearest(lat, lon, within_m=within_m)
         assert [f for f, _, _ in got] == [f for _, f in expected]
         assert [d for _, _, d in got] == pytest.approx([d for d, _ in expected], abs=1e-6)
+
+
+def test_nearest_within_a_distance_gives_only_the_circles_reaching_into_it():
+    fences = [Fence(fence_id(k), Circle(*moved(48.85, 2.35, "east", 1000.0 * k), 50.0)) for k in range(1, 31)]
+    index = GeofenceIndex(fences)
+    assert [f for f, _, _ in index.nearest(48.85, 2.35, within_m=3_960.0)] == [fence_id(k) for k in (1, 2, 3, 4)]
+    assert len(index.nearest(48.85, 2.35, within_m=30_000.0)) == 19
+    assert index.nearest(48.85, 2.35, within_m=900.0) == []
+    assert index.nearest(48.85, 2.35 - 1.0, within_m=10_000.0) == []  # 73 km west of the first
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(ValueError, match="within_m"):
+            index.nearest(48.85, 2.35, within_m=bad)

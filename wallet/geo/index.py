@@ -198,20 +198,26 @@ class GeofenceIndex:
             fences = np.concatenate([fences, rough_fences])
         return self._hits(len(lats), lats, lons, accuracies, points, fences)
 
-    def nearest(self, lat: float, lon: float, limit: int = REGION_LIMIT) -> list[tuple[str, Circle, float]]:
-        """The ``limit`` fences whose monitoring circles are nearest, as (fence id, circle, signed distance).
+    def nearest(
+        self, lat: float, lon: float, limit: int = REGION_LIMIT, within_m: float = np.inf
+    ) -> list[tuple[str, Circle, float]]:
+        """The ``limit`` fences whose monitoring circles are nearest, of those that reach within ``within_m``
+        of the position, as (fence id, circle, signed distance).
 
         Circles are the fences themselves or, for polygons, their bounding circles; the distance is to
-        the circle's edge (negative inside), the quantity the phone's region monitor acts on.
+        the circle's edge (negative inside), the quantity the phone's region monitor acts on. Every fence
+        left out is farther than the last one given, or than ``within_m`` if fewer than ``limit`` are.
         """
         if limit < 0:
             raise ValueError(f"limit must not be negative, got {limit}")
+        if not within_m >= 0:
+            raise ValueError(f"within_m must be a distance, got {within_m}")
         _check_position(lat, lon, 0.0)
         if limit == 0 or not self._ids:
             return []
-        # Widen a search cap until it holds `limit` circles reaching into it: any circle not found
-        # lies wholly outside the cap, so farther than every circle counted.
-        radius = _NEAREST_FIRST_RADIUS_M
+        # Widen a search cap until it holds `limit` circles reaching into it, or reaches `within_m`: any
+        # circle not found lies wholly outside the cap, so farther than every circle counted.
+        radius = min(_NEAREST_FIRST_RADIUS_M, within_m)
         while True:
             candidates = self._region_tree.query(shapely.box(*cap_bounds(lat, lon, radius)))
             distances = (
@@ -221,6 +227,8 @@ class GeofenceIndex:
             )
             if len(candidates) == len(self._ids) or np.count_nonzero(distances <= radius) >= limit:
                 break
+            if radius >= within_m:  # every circle reaching within it is a candidate
+                break
             if len(candidates) >= limit:
                 # The limit-th nearest circle found so far bounds the answer: a cap reaching it holds
                 # `limit` circles, so this next round is the last (the slack absorbs rounding).
@@ -229,6 +237,10 @@ class GeofenceIndex:
                 # Too few circles to tell the density by: double, so that a position far from every
                 # fence does not jump from nothing to a whole city's fences at once.
                 radius *= 2.0
+            radius = min(radius, within_m)
+        if within_m < np.inf:
+            keep = distances <= within_m
+            candidates, distances = candidates[keep], distances[keep]
         if len(candidates) > 4 * limit:  # keep the nearest few (and every tie at the cut) before sorting
             cut = np.partition(distances, limit - 1)[limit - 1]
             keep = distances <= cut

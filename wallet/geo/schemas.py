@@ -85,7 +85,8 @@ class RegionSchema(StrictSchema):
 class MonitorSchema(StrictSchema):
     regions = fields.List(fields.Nested(RegionSchema), dump_only=True)
     resync = fields.Nested(RegionSchema, dump_only=True,
-                           metadata={"description": "Leave this circle and report a position to get new regions"})
+                           metadata={"description": "Leave this circle and report a position to get new regions: "
+                                                  "no fence left out can be reached without leaving it"})
 
 
 class NearbyQueryArgsSchema(StrictSchema):

@@ -67,5 +67,5 @@ class NearbyGeofences(MethodView):
     @blp.response(200, MonitorSchema)
     @blp.alt_response(403, description=CONSENT)
     def get(self, args):
-        """The nearest fences (at most 19, as circles) and a re-sync region, for OS region monitoring"""
+        """The nearest fences within 10 km (at most 19, as circles) and a re-sync region, for OS region monitoring"""
         return services.nearby(principal=current_principal(), **args)

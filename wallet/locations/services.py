@@ -340,15 +340,16 @@ def nearby(*, principal: Principal, lat: float, lon: float) -> Monitor:
 
 
 def _monitor(loaded: geo.LoadedIndex, lat: float, lon: float) -> Monitor:
+    """The nearest regions within ``MONITOR_RADIUS_M`` and the circle to re-sync on: a fence left out
+    cannot be reached without leaving that circle (up to its 200 m floor, for dense streets)."""
     limit = int(current_app.config["MONITOR_REGION_LIMIT"])
-    nearest = loaded.index.nearest(lat, lon, limit=limit)
+    within = float(current_app.config["MONITOR_RADIUS_M"])
+    nearest = loaded.index.nearest(lat, lon, limit=limit, within_m=within)
     regions = [Region(fence_id, c.lat, c.lon, c.radius_m, round(d, 1)) for fence_id, c, d in nearest]
-    # The re-sync circle reaches to the farthest region given: leaving it means others may now be nearer.
     if len(regions) < limit:
-        reach = 10_000.0 if not regions else max(10_000.0, max(r.distance_m + 2 * r.radius_m for r in regions))
-    else:
-        reach = max(200.0, max(r.distance_m for r in regions))
-    reach = min(reach, 50_000.0)
+        reach = within  # every region reaching within it is listed
+    else:  # leaving the circle through the farthest region listed: others may now be nearer
+        reach = min(max(200.0, max(r.distance_m for r in regions)), within)
     return Monitor(regions=regions, resync=Region(None, lat, lon, round(reach, 1), 0.0))
 
 
