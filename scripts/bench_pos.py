@@ -27,7 +27,9 @@ The client writes pre-encoded requests on plain sockets (no http.client), to tak
 the shared CPU as it can.
 
 The server runs as a sensible production deployment would on this machine: gunicorn's sync
-workers (4, twice the cores: a worker waiting on PostgreSQL leaves its core to another),
+workers (4, twice the cores: a worker waiting on PostgreSQL leaves its core to another), as
+``wallet.workers.ExclusiveSyncWorker`` (an idle worker waits in an EPOLLEXCLUSIVE epoll set, so a
+new connection wakes one of them, not all: ``--worker-class sync`` for gunicorn's own),
 ``WALLET_ENV=production``, the app's own database settings (a pooled connection idle 10 s or more
 is checked before use, ``WALLET_DATABASE_PING_IDLE_SECONDS``) unless the environment says
 otherwise, access log off.
@@ -334,6 +336,9 @@ def load_dataset(url: str, *, stores: int, members: int, coupons: int, history: 
 # --- gunicorn ------------------------------------------------------------------------------------
 
 
+WORKER_CLASSES = {"sync": "sync", "gthread": "gthread", "exclusive": "wallet.workers.ExclusiveSyncWorker"}
+
+
 class Server(GunicornServer):
     """``gunicorn 'wallet:create_app()'`` on a free loopback port, in a process group of its own."""
 
@@ -343,12 +348,12 @@ class Server(GunicornServer):
 
     def describe(self) -> str:
         threads = f" × {self.args.threads} threads" if self.args.worker_class == "gthread" else ""
-        connections = "a connection per request" if self.args.worker_class == "sync" else "keep-alive"
-        return f"gunicorn {self.args.worker_class}, {self.args.workers} workers{threads}, {connections}"
+        connections = "keep-alive" if self.args.worker_class == "gthread" else "a connection per request"
+        return f"gunicorn {WORKER_CLASSES[self.args.worker_class]}, {self.args.workers} workers{threads}, {connections}"
 
     def start(self) -> None:
         command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}", "--workers",
-                   str(self.args.workers), "--worker-class", self.args.worker_class, "--keep-alive", "75",
+                   str(self.args.workers), "--worker-class", WORKER_CLASSES[self.args.worker_class], "--keep-alive", "75",
                    "--backlog", "2048", "--timeout", "120", "--log-level", "warning"]
         if self.args.worker_class == "gthread":
             command += ["--threads", str(self.args.threads)]
@@ -539,7 +544,8 @@ def main() -> int:
     parser.add_argument("--admin-url", default=os.environ.get("WALLET_TEST_DATABASE_URL", DEFAULT_ADMIN_URL))
     parser.add_argument("--quick", action="store_true", help="fewer requests per phase")
     parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--worker-class", default="sync", choices=("sync", "gthread"))
+    parser.add_argument("--worker-class", default="exclusive", choices=sorted(WORKER_CLASSES),
+                        help="exclusive: wallet.workers.ExclusiveSyncWorker (sync, one idle worker woken per connection)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--connections", default="4,8,16", help="closed-loop concurrency levels")
     parser.add_argument("--client-processes", type=int, default=2)
