@@ -75,3 +75,38 @@ def test_health_and_readiness_on_sqlite(sqlite_app):
     for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
         with client.get(f"/docs/assets/{asset}") as response:  # closes the streamed file
             assert response.status_code == 200 and len(response.data) > 1000
+
+
+def test_a_walk_into_the_demo_store_enters_issues_and_leaves_on_sqlite(sqlite_app):
+    """The location pipeline's statements (lock, presence read and upsert, last fix) on SQLite."""
+    import datetime as dt
+    import math
+
+    from wallet.core.time import utcnow
+    from wallet.geo.models import LastFix, Presence
+
+    seed_demo()
+    client = sqlite_app.test_client()
+    tokens = client.post("/v1/auth/shoppers/sign-in", json={"email": SHOPPER, "password": PASSWORD}).get_json()
+    shopper = bearer(tokens["access_token"])
+    store = db.session.scalar(select(Store).where(Store.name == "Lumière Châtelet"))
+    lat, lon = store.location.y, store.location.x
+    now = utcnow()
+
+    def fix(north_m: float, seconds_ago: int) -> dict:
+        return {"lat": lat + math.degrees(north_m / 6_371_008.8), "lon": lon, "accuracy_m": 5,
+                "recorded_at": (now - dt.timedelta(seconds=seconds_ago)).isoformat()}
+
+    walk_in = client.post("/v1/me/locations", headers=shopper,
+                          json={"fixes": [fix(120, 300), fix(60, 290), fix(0, 280), fix(2, 270), fix(0, 260)]})
+    assert walk_in.status_code == 200, walk_in.get_json()
+    answer = walk_in.get_json()
+    assert [e["type"] for e in answer["events"]] == ["enter"]
+    assert len(answer["coupons"]) == 1 and answer["coupons"][0]["trigger"] == "enter"
+    assert answer["monitor"]["regions"][0]["distance_m"] < 0  # inside the Châtelet fence's circle
+    walk_out = client.post("/v1/me/locations", headers=shopper,
+                           json={"fixes": [fix(150, 100), fix(200, 90), fix(200, 80)]})
+    assert [e["type"] for e in walk_out.get_json()["events"]] == ["exit"]
+    rows = db.session.execute(select(Presence.inside, Presence.exited_at)).all()
+    assert len(rows) == 1 and rows[0].inside is False and rows[0].exited_at is not None
+    assert db.session.scalar(select(func.count()).select_from(LastFix)) == 1

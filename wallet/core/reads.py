@@ -38,46 +38,77 @@ def write_alone(statement: Executable, parameters: dict[str, Any] | None = None)
     """Execute one statement that is a whole unit of work by itself (an upsert, say) on the same
     autocommit connection: one round trip, where a transaction would add a ``BEGIN`` and a
     ``COMMIT``. Not inside an open transaction, whose atomicity it would escape."""
+    return alone().execute(statement, parameters)
+
+
+def alone() -> Connection:
+    """The request's autocommit connection, for a statement that is a whole unit of work by itself
+    (``write_alone``, or a ``DriverStatement``). Not inside an open transaction, whose atomicity it
+    would escape."""
     if db.session().in_transaction():
-        raise RuntimeError("write_alone() inside a transaction: execute the statement in the session instead")
-    return _connection().execute(statement, parameters)
+        raise RuntimeError("a statement on its own inside a transaction: execute it in the session instead")
+    return _connection()
 
 
-class DriverRead:
-    """A one-row read that (nearly) every request runs — the caller's session — run on PostgreSQL
-    straight on the driver's connection: SQLAlchemy's execution machinery (execution context, cursor
-    description, result object) costs more CPU than psycopg's whole round trip, ~0.17 ms against
-    ~0.15 on this machine. The statement is compiled once per dialect; its bind and result
-    processors still apply, so a row reads as through ``read``, and the engine's cursor events still
-    fire (context ``None``, as SQLAlchemy allows), so statement logging and counting see it. It runs
-    where ``read`` would (the session's transaction if one is open, else the request's autocommit
-    connection); a connection the driver reports broken is invalidated, as SQLAlchemy would. On
-    other databases (SQLite) it is ``read``."""
+class DriverStatement:
+    """A statement that a hot path runs on every request (or every position report near a fence), run
+    on PostgreSQL straight on the driver's connection: SQLAlchemy's execution machinery (execution
+    context, cursor description, result object) costs more CPU than psycopg's whole round trip, ~0.17
+    ms against ~0.15 on this machine. The statement is compiled once per dialect; its bind and result
+    processors still apply, so rows read as through SQLAlchemy, and the engine's cursor events still
+    fire (context ``None``, as SQLAlchemy allows), so statement logging and counting see it. A
+    connection the driver reports broken is invalidated, as SQLAlchemy would. On other databases
+    (SQLite) the statement goes through SQLAlchemy as usual.
 
-    def __init__(self, statement: Select[Any]) -> None:
-        self.statement = statement
+    ``statement`` is the statement, or a function of the dialect's name that builds it (an upsert's
+    INSERT is the dialect's own); it runs on the SQLAlchemy ``Connection`` given, so in whatever
+    transaction that connection is in.
+    """
+
+    def __init__(self, statement: Executable | Callable[[str], Executable]) -> None:
+        self._build = statement if callable(statement) else (lambda _: statement)
         self._compiled: dict[str, _Compiled] = {}
+        self._statements: dict[str, Executable] = {}
         self._lock = threading.Lock()
 
-    def one_or_none(self, parameters: dict[str, Any]) -> tuple[Any, ...] | None:
-        session = db.session()
-        connection = session.connection() if session.in_transaction() else _connection()
+    def statement(self, dialect: str) -> Executable:
+        found = self._statements.get(dialect)
+        if found is None:
+            found = self._statements[dialect] = self._build(dialect)
+        return found
+
+    def rows(self, connection: Connection, parameters: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """The rows the statement returns (all of them)."""
+        return self._run(connection, parameters, fetch=True)
+
+    def run(self, connection: Connection, parameters: dict[str, Any] | list[dict[str, Any]]) -> None:
+        """Execute it, for one set of parameters or (executemany) for each of a list."""
+        self._run(connection, parameters, fetch=False)
+
+    def _run(self, connection: Connection, parameters: dict[str, Any] | list[dict[str, Any]], *,
+             fetch: bool) -> list[tuple[Any, ...]]:
         dialect = connection.dialect
         if dialect.name != "postgresql":
-            return connection.execute(self.statement, parameters).one_or_none()
+            result = connection.execute(self.statement(dialect.name), parameters)
+            return [tuple(row) for row in result] if fetch else []
         compiled = self._compiled.get(dialect.name) or self._compile(dialect)
-        bound = {name: (process(parameters[name]) if process else parameters[name])
-                 for name, process in compiled.binds}
+        many = isinstance(parameters, list)
+        bound: Any = [compiled.bind(p) for p in parameters] if many else compiled.bind(parameters)  # type: ignore[union-attr]
         driver = connection.connection.driver_connection
         cursor = driver.cursor()  # type: ignore[union-attr]
         try:
             events = connection._has_events or connection.engine._has_events
             if events:
-                connection.dispatch.before_cursor_execute(connection, cursor, compiled.sql, bound, None, False)
-            cursor.execute(compiled.sql, bound)
+                connection.dispatch.before_cursor_execute(connection, cursor, compiled.sql, bound, None, many)
+            if many:
+                cursor.executemany(compiled.sql, bound)
+            else:
+                cursor.execute(compiled.sql, bound)
             if events:
-                connection.dispatch.after_cursor_execute(connection, cursor, compiled.sql, bound, None, False)
-            rows = cursor.fetchmany(2)
+                connection.dispatch.after_cursor_execute(connection, cursor, compiled.sql, bound, None, many)
+            if not fetch:
+                return []
+            rows = cursor.fetchall()
             if compiled.results is None:  # the processors depend on the driver's column types: known now
                 compiled.results = _result_processors(compiled.types, dialect, cursor.description)
         except Exception:
@@ -87,22 +118,34 @@ class DriverRead:
         finally:
             if not cursor.closed:
                 cursor.close()
-        if len(rows) > 1:
-            raise ValueError("DriverRead found more than one row")
-        if not rows:
-            return None
         if not compiled.results:
-            return rows[0]
-        return tuple(process(value) if process else value for process, value in zip(compiled.results, rows[0]))
+            return rows
+        processors = compiled.results
+        return [tuple(process(value) if process else value for process, value in zip(processors, row))
+                for row in rows]
 
     def _compile(self, dialect: Dialect) -> _Compiled:
         with self._lock:
-            compiled = self.statement.compile(dialect=dialect)
+            compiled = self.statement(dialect.name).compile(dialect=dialect)
             binds = tuple((name, compiled._bind_processors.get(name)) for name in compiled.params)
             types = tuple(column.type for column in compiled._result_columns)
             result = _Compiled(compiled.string, binds, types)
             self._compiled[dialect.name] = result
             return result
+
+
+class DriverRead(DriverStatement):
+    """A one-row read that (nearly) every request runs — the caller's session — as a ``DriverStatement``.
+    It runs where ``read`` would: the session's transaction if one is open, else the request's
+    autocommit connection."""
+
+    def one_or_none(self, parameters: dict[str, Any]) -> tuple[Any, ...] | None:
+        session = db.session()
+        connection = session.connection() if session.in_transaction() else _connection()
+        rows = self.rows(connection, parameters)
+        if len(rows) > 1:
+            raise ValueError("DriverRead found more than one row")
+        return rows[0] if rows else None
 
 
 class _Compiled:
@@ -112,6 +155,9 @@ class _Compiled:
                  types: tuple[Any, ...]) -> None:
         self.sql, self.binds, self.types = sql, binds, types
         self.results: tuple[Callable[[Any], Any] | None, ...] | None = None
+
+    def bind(self, parameters: dict[str, Any]) -> dict[str, Any]:
+        return {name: (process(parameters[name]) if process else parameters[name]) for name, process in self.binds}
 
 
 def _result_processors(types: tuple[Any, ...], dialect: Dialect, description: Any) -> tuple[Any, ...]:

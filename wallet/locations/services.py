@@ -11,12 +11,12 @@ import datetime as dt
 import threading
 import uuid
 from collections import Counter, OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Select, bindparam, or_, select, text
+from sqlalchemy import Connection, Select, Uuid, any_, bindparam, or_, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from wallet.auth.models import Shopper
 from wallet.auth.principal import Principal
@@ -25,7 +25,7 @@ from wallet.core import reads
 from wallet.core.errors import ConsentRequired, NotFound
 from wallet.core.time import utcnow
 from wallet.core.transaction import transaction
-from wallet.core.upsert import per_dialect
+from wallet.core.upsert import insert_for
 from wallet.extensions import db
 from wallet.geo import services as geo
 from wallet.geo.index import Hit
@@ -116,7 +116,7 @@ def record_fixes(*, principal: Principal, fixes: list[Fix], extra_rejections: Co
     retention = int(config["LOCATION_RETENTION"])
     if near_any and not moves and retention == 0 and not db.session().in_transaction():
         # Only the last fix to keep: one statement on its own, without BEGIN and COMMIT around it.
-        _store_last_fix(reads.write_alone, principal.id, accepted[-1])
+        _store_last_fix(reads.alone(), principal.id, accepted[-1])
     elif moves or near_any or retention > 0:
         with transaction() as session:
             if moves:
@@ -125,7 +125,7 @@ def record_fixes(*, principal: Principal, fixes: list[Fix], extra_rejections: Co
                 result.coupons = [IssuedCoupon(c.id, c.offer_id, c.brand_id, c.store_id, c.trigger, c.expires_at)
                                   for c in result.coupons]
             if near_any:
-                _store_last_fix(session.execute, principal.id, accepted[-1])
+                _store_last_fix(session.connection(), principal.id, accepted[-1])
             if retention > 0:
                 session.add_all(LocationFix(shopper_id=principal.id, lat=f.lat, lon=f.lon, accuracy_m=f.accuracy_m,
                                             recorded_at=f.recorded_at) for f in accepted)
@@ -178,7 +178,8 @@ def _locate(loaded: geo.LoadedIndex, fixes: list[Fix]) -> list[list[Hit]]:
     ]
 
 
-_LOCK_SHOPPER = select(Shopper.id).where(Shopper.id == bindparam("shopper_id")).with_for_update()
+_LOCK_SHOPPER = reads.DriverStatement(
+    select(Shopper.id).where(Shopper.id == bindparam("shopper_id")).with_for_update())
 
 
 def _move_presence(shopper_id: uuid.UUID, accepted: list[Fix], hits: list[list[Hit]], loaded: geo.LoadedIndex,
@@ -187,13 +188,14 @@ def _move_presence(shopper_id: uuid.UUID, accepted: list[Fix], hits: list[list[H
     rules = _rules()
     # Serialise a shopper's concurrent requests: two phones' batches must not both enter a fence.
     # (Core statements on the session's connection, here, for the presence rows and for the triggers.)
-    session.connection().execute(_LOCK_SHOPPER, {"shopper_id": shopper_id})
+    connection = session.connection()
+    _LOCK_SHOPPER.run(connection, {"shopper_id": shopper_id})
     # Fences are keyed by the index's string ids in the loop below; each id is parsed once per report.
     ids = {name: uuid.UUID(name) for name in {hit.fence_id for fix_hits in hits for hit in fix_hits}}
     # Read after the lock, fresh: another request may just have committed a change to these rows.
     states: dict[str, presence.State | None] = {}
-    for fence_id, *state in session.connection().execute(_PRESENCES, {"shopper_id": shopper_id,
-                                                                       "near_ids": list(ids.values())}):
+    for fence_id, *state in _PRESENCES.rows(connection, {"shopper_id": shopper_id,
+                                                          "near_ids": list(ids.values())}):
         key = str(fence_id)
         ids[key], states[key] = fence_id, presence.State(*state)
     fence_brands = {ids[key]: info.brand_id for key in ids
@@ -236,8 +238,8 @@ def _move_presence(shopper_id: uuid.UUID, accepted: list[Fix], hits: list[list[H
             if _worth_writing(stored.get(key), step):
                 changed[fence_id] = step.state
     if changed:
-        session.connection().execute(_presence_upsert(), [_presence_row(shopper_id, fence_id, state)
-                                                          for fence_id, state in changed.items()])
+        _PRESENCE_UPSERT.run(connection, [_presence_row(shopper_id, fence_id, state)
+                                          for fence_id, state in changed.items()])
     if result.events:
         insight_events.record_presence_events(shopper_id=shopper_id, events=result.events,
                                               listening=issuer.listening)
@@ -287,22 +289,30 @@ class _CouponIssuer:
                                          visit_started_at=entered_at, at=at)
 
 
-# Core statements on the session's connection: no ORM identity map, no unit of work to flush. A
-# presence row's state columns are named as ``presence.State``'s fields, and read in their order.
+# Core statements on the session's connection, run straight on the driver on PostgreSQL
+# (``reads.DriverStatement``): no ORM identity map, no unit of work to flush. A presence row's state
+# columns are named as ``presence.State``'s fields, and read in their order.
 _PRESENCE_STATE = presence.State.__struct_fields__
-_PRESENCES = (
-    select(Presence.geofence_id, *(getattr(Presence, name) for name in _PRESENCE_STATE))
-    .where(Presence.shopper_id == bindparam("shopper_id"),
-           or_(Presence.inside.is_(True), Presence.geofence_id.in_(bindparam("near_ids", expanding=True))))
-)
 
 
-@per_dialect
-def _presence_upsert(insert: Any) -> Any:
-    statement = insert(Presence).values(shopper_id=bindparam("shopper_id"), geofence_id=bindparam("geofence_id"),
-                                        **{name: bindparam(name) for name in _PRESENCE_STATE})
+def _presences(dialect: str) -> Select[Any]:
+    """The shopper's presence rows for the fences near the report and those the shopper is inside."""
+    near = (Presence.geofence_id == any_(bindparam("near_ids", type_=ARRAY(Uuid))) if dialect == "postgresql"
+            else Presence.geofence_id.in_(bindparam("near_ids", expanding=True)))
+    return (select(Presence.geofence_id, *(getattr(Presence, name) for name in _PRESENCE_STATE))
+            .where(Presence.shopper_id == bindparam("shopper_id"), or_(Presence.inside.is_(True), near)))
+
+
+def _presence_upsert(dialect: str) -> Any:
+    statement = insert_for(dialect)(Presence.__table__).values(
+        shopper_id=bindparam("shopper_id"), geofence_id=bindparam("geofence_id"),
+        **{name: bindparam(name) for name in _PRESENCE_STATE})
     return statement.on_conflict_do_update(index_elements=[Presence.shopper_id, Presence.geofence_id],
                                            set_={name: statement.excluded[name] for name in _PRESENCE_STATE})
+
+
+_PRESENCES = reads.DriverStatement(_presences)
+_PRESENCE_UPSERT = reads.DriverStatement(_presence_upsert)
 
 
 def _worth_writing(stored: presence.State | None, step: presence.Step) -> bool:
@@ -394,10 +404,10 @@ def _previous_fix(shopper_id: uuid.UUID, facts: _Facts) -> Fix | None:
     return cached
 
 
-@per_dialect
-def _last_fix_upsert(insert: Any) -> Any:
-    statement = insert(LastFix).values(shopper_id=bindparam("shopper_id"), lat=bindparam("lat"),
-                                       lon=bindparam("lon"), recorded_at=bindparam("recorded_at"))
+def _last_fix_upsert(dialect: str) -> Any:
+    statement = insert_for(dialect)(LastFix.__table__).values(
+        shopper_id=bindparam("shopper_id"), lat=bindparam("lat"), lon=bindparam("lon"),
+        recorded_at=bindparam("recorded_at"))
     return statement.on_conflict_do_update(
         index_elements=[LastFix.shopper_id],
         set_={"lat": statement.excluded.lat, "lon": statement.excluded.lon,
@@ -406,11 +416,14 @@ def _last_fix_upsert(insert: Any) -> Any:
     )
 
 
-def _store_last_fix(execute: Callable[..., Any], shopper_id: uuid.UUID, fix: Fix) -> None:
-    """Keep the newest fix near a fence, in one statement (two requests may race here), run by
-    ``execute``: the session's (in the report's transaction) or ``reads.write_alone`` (on its own)."""
-    execute(_last_fix_upsert(), {"shopper_id": shopper_id, "lat": fix.lat, "lon": fix.lon,
-                                 "recorded_at": fix.recorded_at})
+_LAST_FIX_UPSERT = reads.DriverStatement(_last_fix_upsert)
+
+
+def _store_last_fix(connection: Connection, shopper_id: uuid.UUID, fix: Fix) -> None:
+    """Keep the newest fix near a fence, in one statement (two requests may race here), on
+    ``connection``: the session's (in the report's transaction) or ``reads.alone()`` (on its own)."""
+    _LAST_FIX_UPSERT.run(connection, {"shopper_id": shopper_id, "lat": fix.lat, "lon": fix.lon,
+                                      "recorded_at": fix.recorded_at})
 
 
 def _limits() -> filters.Limits:
