@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from wallet.core import reads
 from wallet.core.transaction import transaction
@@ -81,3 +82,36 @@ def test_a_connection_the_server_cut_is_not_given_back_to_the_pool(app, make_sho
     assert connection.invalidated
     reads._release()
     assert driver.one_or_none({"shopper_id": shopper_id}) is None  # a fresh connection, no error
+
+
+def _last_fix_insert(dialect: str):
+    from wallet.core.upsert import insert_for
+
+    return insert_for(dialect)(LastFix.__table__).values(
+        shopper_id=bindparam("shopper_id"), lat=bindparam("lat"), lon=bindparam("lon"),
+        recorded_at=bindparam("recorded_at"))
+
+
+def test_a_write_runs_once_per_parameter_set_in_the_transaction_of_the_connection_given(app, make_shopper):
+    shoppers = [make_shopper().id for _ in range(3)]
+    db.session.commit()
+    at = dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.UTC)
+    write = reads.DriverStatement(_last_fix_insert)  # built for the dialect it first runs on
+    rows = [{"shopper_id": s, "lat": 48.0 + k, "lon": 2.0, "recorded_at": at} for k, s in enumerate(shoppers)]
+    write.run(db.session.connection(), rows)
+    stored = reads.DriverStatement(select(LastFix.shopper_id, LastFix.lat, LastFix.recorded_at)
+                                   .where(LastFix.shopper_id == sa.any_(bindparam("ids", type_=ARRAY(sa.Uuid))))
+                                   .order_by(LastFix.lat))
+    assert stored.rows(db.session.connection(), {"ids": shoppers}) == [(s, 48.0 + k, at)
+                                                                        for k, s in enumerate(shoppers)]
+    db.session.rollback()  # the writes were the transaction's: gone with it
+    assert reads.read(select(LastFix.shopper_id).where(LastFix.shopper_id.in_(shoppers))).all() == []
+    write.run(db.session.connection(), rows[0])
+    db.session.commit()
+    assert reads.read(select(LastFix.lat).where(LastFix.shopper_id == shoppers[0])).scalar_one() == 48.0
+
+
+def test_an_in_list_is_refused_with_the_way_to_write_it(app):
+    with pytest.raises(ValueError, match="ANY"):
+        reads.DriverStatement(select(LastFix.lat).where(LastFix.shopper_id.in_(bindparam("ids", expanding=True)))
+                              ).rows(db.session.connection(), {"ids": []})

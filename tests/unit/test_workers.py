@@ -4,7 +4,6 @@ connection does not wake every idle worker (as the select() of gunicorn's sync w
 from __future__ import annotations
 
 import os
-import select
 import socket
 import threading
 import time

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, g, has_app_context
-from sqlalchemy import Connection, Dialect, Executable, Result, Select, event
+from sqlalchemy import Connection, Dialect, Executable, Result, event
 from sqlalchemy.orm import Session
 
 from wallet.extensions import db
@@ -127,6 +127,8 @@ class DriverStatement:
     def _compile(self, dialect: Dialect) -> _Compiled:
         with self._lock:
             compiled = self.statement(dialect.name).compile(dialect=dialect)
+            if "POSTCOMPILE" in compiled.string:
+                raise ValueError("a DriverStatement takes no expanding parameters (IN lists): use = ANY(array)")
             binds = tuple((name, compiled._bind_processors.get(name)) for name in compiled.params)
             types = tuple(column.type for column in compiled._result_columns)
             result = _Compiled(compiled.string, binds, types)
