@@ -199,6 +199,25 @@ def test_no_fence_within_reach_is_missed():
         assert [h.fence_id for h in hits] == [fence for _, fence in expected]
 
 
+def test_locate_pairs_finds_what_locate_many_finds_as_arrays():
+    rng = np.random.default_rng(6)
+    index = GeofenceIndex(random_fences(rng, 300))
+    count = 800
+    lats = 48.85 + rng.uniform(-0.025, 0.025, count)
+    lons = 2.35 + rng.uniform(-0.025, 0.025, count)
+    accuracies = np.where(rng.random(count) < 0.8, rng.uniform(0, 100, count), rng.uniform(100, 2000, count))
+    expected = sorted((k, hit.fence_id, hit.distance_m) for k, hits in
+                      enumerate(index.locate_many(lats, lons, accuracies)) for hit in hits)
+    pairs = index.locate_pairs(lats, lons, accuracies)
+    got = sorted(zip(pairs.points.tolist(), pairs.fence_ids.tolist(), pairs.distances.tolist()))
+    assert len(got) == len(expected) > count
+    assert [(k, f) for k, f, _ in got] == [(k, f) for k, f, _ in expected]
+    assert [d for _, _, d in got] == pytest.approx([d for _, _, d in expected], abs=1e-9)
+    nothing = index.locate_pairs([10.0], [10.0], [5.0])
+    assert len(nothing.points) == len(nothing.fence_ids) == len(nothing.distances) == 0
+    assert len(GeofenceIndex([]).locate_pairs([48.85], [2.35], [5.0]).points) == 0
+
+
 def test_locate_many_returns_separate_lists_and_leaves_the_collector_as_it_was():
     index = GeofenceIndex([Fence(fence_id(1), Circle(48.85, 2.35, 50.0))])
     batch = index.locate_many([0.0, 0.0, 48.85], [0.0, 0.0, 2.35], [0.0, 0.0, 0.0])

@@ -49,6 +49,15 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
 
 
+class Pairs(NamedTuple):
+    """Hits as arrays: the pair k is position ``points[k]`` of the batch near fence ``fence_ids[k]``
+    (its id, a str), ``distances[k]`` metres from its boundary (signed as ``Hit.distance_m``)."""
+
+    points: IntArray
+    fence_ids: npt.NDArray[np.object_]
+    distances: FloatArray
+
+
 class Hit(NamedTuple):
     """A fence the position is in or near.
 
@@ -163,12 +172,29 @@ class GeofenceIndex:
         # Blocks bound the memory of the working arrays, whatever the batch size.
         for start in range(0, len(lats), _BLOCK):
             block = slice(start, start + _BLOCK)
-            result += self._locate_block(lats[block], lons[block], accuracies[block])
+            points, fences, distances = self._pairs_block(lats[block], lons[block], accuracies[block])
+            result += self._hits(len(lats[block]), points, fences, distances)
         return result
 
-    def _locate_block(self, lats: FloatArray, lons: FloatArray, accuracies: FloatArray) -> list[list[Hit]]:
+    def locate_pairs(self, lats: npt.ArrayLike, lons: npt.ArrayLike, accuracies: npt.ArrayLike) -> Pairs:
+        """What ``locate_many`` finds, as arrays and without a Python object per hit: for each (position,
+        fence) pair in reach, the position's index in the batch, the fence's id and the signed distance,
+        in no particular order. For callers that look at a few of the hits only."""
+        lats, lons, accuracies = _positions(lats, lons, accuracies)
+        points, fences, distances = [np.empty(0, dtype=np.intp)], [np.empty(0, dtype=np.intp)], [np.empty(0)]
+        for start in range(0, len(lats), _BLOCK):
+            block = slice(start, start + _BLOCK)
+            found = self._pairs_block(lats[block], lons[block], accuracies[block])
+            points.append(found[0] + start)
+            fences.append(found[1])
+            distances.append(found[2])
+        return Pairs(np.concatenate(points), self._id_array[np.concatenate(fences)], np.concatenate(distances))
+
+    def _pairs_block(self, lats: FloatArray, lons: FloatArray,
+                     accuracies: FloatArray) -> tuple[IntArray, IntArray, FloatArray]:
+        """The (position, fence, signed distance) triples in reach, for a block of positions."""
         if self._grid is None:
-            return [[] for _ in range(len(lats))]
+            return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp), np.empty(0)
         rough = accuracies > _GRID_SLACK_M
         cells = self._grid.cells(lats, lons)
         points = np.flatnonzero((cells >= 0) & ~rough)
@@ -186,7 +212,7 @@ class GeofenceIndex:
         )
         points, fences = points[owner[reach]], fences[reach]
         if not len(points) and not rough.any():  # nothing within reach: most batches of a walk
-            return [[] for _ in range(len(lats))]
+            return points, fences, np.empty(0)
         if rough.any():
             rough_rows = np.flatnonzero(rough)
             # Their boxes meet the fences' boxes (which include the margin) exactly when the STRtree says so.
@@ -196,7 +222,9 @@ class GeofenceIndex:
             )
             points = np.concatenate([points, rough_rows[rough_points]])
             fences = np.concatenate([fences, rough_fences])
-        return self._hits(len(lats), lats, lons, accuracies, points, fences)
+        distances = self._signed_distances(lats[points], lons[points], fences)
+        keep = distances <= accuracies[points] + self.margin_m
+        return points[keep], fences[keep], distances[keep]
 
     def nearest(
         self, lat: float, lon: float, limit: int = REGION_LIMIT, within_m: float = np.inf
@@ -251,19 +279,8 @@ class GeofenceIndex:
             for i, d in zip(candidates[order].tolist(), distances[order].tolist())
         ]
 
-    def _hits(
-        self,
-        count: int,
-        lats: FloatArray,
-        lons: FloatArray,
-        accuracies: FloatArray,
-        points: IntArray,
-        fences: IntArray,
-    ) -> list[list[Hit]]:
-        """Exact signed distances of candidate pairs, kept when within reach and grouped by position."""
-        distances = self._signed_distances(lats[points], lons[points], fences)
-        keep = distances <= accuracies[points] + self.margin_m
-        points, fences, distances = points[keep], fences[keep], distances[keep]
+    def _hits(self, count: int, points: IntArray, fences: IntArray, distances: FloatArray) -> list[list[Hit]]:
+        """The pairs in reach as hits, grouped by position (each sorted by distance then fence order)."""
         if not len(points):
             return [[] for _ in range(count)]
         # Pairs come grouped by position but for the rough fixes, so a stable sort by position is cheap.

@@ -14,6 +14,8 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from flask import current_app
 from sqlalchemy import Connection, Select, Uuid, any_, bindparam, or_, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -28,7 +30,7 @@ from wallet.core.transaction import transaction
 from wallet.core.upsert import insert_for
 from wallet.extensions import db
 from wallet.geo import services as geo
-from wallet.geo.index import Hit
+from wallet.geo.index import Pairs
 from wallet.geo.models import LastFix, LocationFix, Presence
 from wallet.insights import events as insight_events
 from wallet.locations import filters, presence
@@ -107,12 +109,13 @@ def record_fixes(*, principal: Principal, fixes: list[Fix], extra_rejections: Co
     if not screened.accepted:
         return result
     accepted = screened.accepted
-    hits = _locate(loaded, accepted)
+    pairs = _locate(loaded, accepted)
     _remember(principal.id, accepted[-1])
-    near_any = any(hits)
+    near_any = len(pairs.points) > 0
     # Presence moves only for a shopper inside a fence (who may leave it) or a fix clearly inside one.
-    moves = facts.inside_any or any(presence.clearly_inside_of(hit.distance_m, fix.accuracy_m)
-                                    for fix, fix_hits in zip(accepted, hits) for hit in fix_hits)
+    accuracies = np.array([fix.accuracy_m for fix in accepted])
+    clearly = presence.clearly_inside_of(pairs.distances, accuracies[pairs.points])
+    moves = facts.inside_any or bool(clearly.any())
     retention = int(config["LOCATION_RETENTION"])
     if near_any and not moves and retention == 0 and not db.session().in_transaction():
         # Only the last fix to keep: one statement on its own, without BEGIN and COMMIT around it.
@@ -120,7 +123,7 @@ def record_fixes(*, principal: Principal, fixes: list[Fix], extra_rejections: Co
     elif moves or near_any or retention > 0:
         with transaction() as session:
             if moves:
-                _move_presence(principal.id, accepted, hits, loaded, result)
+                _move_presence(principal.id, accepted, pairs, clearly, loaded, result)
                 # What the answer shows of each coupon, read now: after the commit it would be reloaded.
                 result.coupons = [IssuedCoupon(c.id, c.offer_id, c.brand_id, c.store_id, c.trigger, c.expires_at)
                                   for c in result.coupons]
@@ -160,55 +163,70 @@ def _facts(principal: Principal) -> _Facts:
     return _Facts(previous=previous, inside_any=bool(inside_any))
 
 
-def _locate(loaded: geo.LoadedIndex, fixes: list[Fix]) -> list[list[Hit]]:
-    """The fences each fix is in or near: from the in-memory index, or (``GEOFENCE_LOOKUP=postgis``,
-    the naive design kept as the benchmark's baseline) one PostGIS query per fix."""
+def _locate(loaded: geo.LoadedIndex, fixes: list[Fix]) -> Pairs:
+    """The fences each fix is in or near, as (fix, fence, distance) pairs: from the in-memory index, or
+    (``GEOFENCE_LOOKUP=postgis``, the naive design kept as the benchmark's baseline) one PostGIS query
+    per fix."""
     if current_app.config["GEOFENCE_LOOKUP"] != "postgis":
-        if len(fixes) <= _LOCATE_ONE_BY_ONE:  # locate_many's array set-up costs more than a few lookups
-            return [loaded.index.locate(f.lat, f.lon, f.accuracy_m) for f in fixes]
-        return loaded.index.locate_many([f.lat for f in fixes], [f.lon for f in fixes], [f.accuracy_m for f in fixes])
+        if len(fixes) > _LOCATE_ONE_BY_ONE:  # below, the batch's array set-up costs more than a few lookups
+            return loaded.index.locate_pairs([f.lat for f in fixes], [f.lon for f in fixes],
+                                             [f.accuracy_m for f in fixes])
+        return _pairs([(k, hit.fence_id, hit.distance_m) for k, fix in enumerate(fixes)
+                       for hit in loaded.index.locate(fix.lat, fix.lon, fix.accuracy_m)])
     covering = text(
         "SELECT id FROM geofences WHERE active AND ST_Covers(area, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"
     )
-    return [
-        # Only containment is known here: report covering fences as clearly inside.
-        [Hit(str(fence_id), -(fix.accuracy_m + 1.0))
-         for fence_id in db.session.scalars(covering, {"lon": fix.lon, "lat": fix.lat})]
-        for fix in fixes
-    ]
+    # Only containment is known here: covering fences count as clearly inside.
+    return _pairs([(k, str(fence_id), -(fix.accuracy_m + 1.0)) for k, fix in enumerate(fixes)
+                   for fence_id in db.session.scalars(covering, {"lon": fix.lon, "lat": fix.lat})])
+
+
+def _pairs(found: list[tuple[int, str, float]]) -> Pairs:
+    fence_ids = np.empty(len(found), dtype=object)
+    fence_ids[:] = [fence_id for _, fence_id, _ in found]
+    return Pairs(np.array([k for k, _, _ in found], dtype=np.intp), fence_ids,
+                 np.array([distance for _, _, distance in found], dtype=np.float64))
 
 
 _LOCK_SHOPPER = reads.DriverStatement(
     select(Shopper.id).where(Shopper.id == bindparam("shopper_id")).with_for_update())
 
 
-def _move_presence(shopper_id: uuid.UUID, accepted: list[Fix], hits: list[list[Hit]], loaded: geo.LoadedIndex,
-                   result: Recorded) -> None:
+def _move_presence(shopper_id: uuid.UUID, accepted: list[Fix], pairs: Pairs, clearly: npt.NDArray[np.bool_],
+                   loaded: geo.LoadedIndex, result: Recorded) -> None:
+    """``clearly`` marks the pairs whose fix is clearly inside the fence."""
     session = db.session
     rules = _rules()
     # Serialise a shopper's concurrent requests: two phones' batches must not both enter a fence.
     # (Core statements on the session's connection, here, for the presence rows and for the triggers.)
     connection = session.connection()
     _LOCK_SHOPPER.run(connection, {"shopper_id": shopper_id})
+    # A fence changes only if the shopper is inside it or a fix is clearly inside it (presence.advance
+    # leaves any other as it is): the hits of other fences, most of a batch's, are not looked at.
     # Fences are keyed by the index's string ids in the loop below; each id is parsed once per report.
-    ids = {name: uuid.UUID(name) for name in {hit.fence_id for fix_hits in hits for hit in fix_hits}}
+    entering = set(pairs.fence_ids[clearly].tolist())
+    ids = {name: uuid.UUID(name) for name in entering}
     # Read after the lock, fresh: another request may just have committed a change to these rows.
     states: dict[str, presence.State | None] = {}
     for fence_id, *state in _PRESENCES.rows(connection, {"shopper_id": shopper_id,
                                                           "near_ids": list(ids.values())}):
         key = str(fence_id)
         ids[key], states[key] = fence_id, presence.State(*state)
+    inside = {key for key, state in states.items() if state is not None and state.inside}
+    relevant = entering | inside
+    by_fix: dict[int, list[tuple[str, float]]] = {}
+    for k, fence, distance in zip(pairs.points.tolist(), pairs.fence_ids.tolist(), pairs.distances.tolist()):
+        if fence in relevant:
+            by_fix.setdefault(k, []).append((fence, distance))
     fence_brands = {ids[key]: info.brand_id for key in ids
                     if (info := loaded.fences.get(key)) is not None}  # the active fences
     issuer = _CouponIssuer(shopper_id, fence_brands, since=accepted[0].recorded_at, until=accepted[-1].recorded_at)
     changed: dict[uuid.UUID, presence.State] = {}
     stored = dict(states)
-    inside = {key for key, state in states.items() if state is not None and state.inside}
-    for fix, fix_hits in zip(accepted, hits):
-        # A fence the shopper is not inside can only change on a fix clearly inside it (presence.advance
-        # leaves it as it is otherwise): most hits of a batch are near fences, not in them, and skip here.
-        distances = {hit.fence_id: hit.distance_m for hit in fix_hits
-                     if hit.fence_id in inside or presence.clearly_inside_of(hit.distance_m, fix.accuracy_m)}
+    for k, fix in enumerate(accepted):
+        # A fence the shopper is not inside (yet) can only change on a fix clearly inside it.
+        distances = {fence: distance for fence, distance in by_fix.get(k, ())
+                     if fence in inside or presence.clearly_inside_of(distance, fix.accuracy_m)}
         if not distances and not inside:
             continue
         for key in sorted(distances.keys() | inside):
