@@ -99,23 +99,30 @@ def e2e_env(_migrated_app: Any, database_url: str, fake_fcm: FakeFcm,  # noqa: F
     return env
 
 
-@pytest.fixture(scope="module")
-def server(e2e_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``gunicorn 'wallet:create_app()'`` on a free loopback port; yields its base URL."""
+def serve(name: str, options: list[str], env: dict[str, str], log_dir: Path) -> tuple[Process, str]:
+    """``gunicorn 'wallet:create_app()'`` with ``options`` on a free loopback port, once it answers
+    /readyz: the process and its base URL."""
     port = free_port()
-    process = Process("server", [str(BIN / "gunicorn"), "wallet:create_app()", "--bind", f"127.0.0.1:{port}",
-                                 "--workers", "2", "--threads", "4"], e2e_env, tmp_path_factory.mktemp("logs"))
+    process = Process(name, [str(BIN / "gunicorn"), "wallet:create_app()", "--bind", f"127.0.0.1:{port}", *options],
+                      env, log_dir)
 
     def ready() -> bool:
         if process.popen.poll() is not None:
-            raise AssertionError(f"server exited:\n{process.output}")
+            raise AssertionError(f"{name} exited:\n{process.output}")
         try:
             return Http(f"http://127.0.0.1:{port}").call("GET", "/readyz")[0] == 200
         except OSError:
             return False
 
-    wait_until(ready, timeout=30, what="the server to answer /readyz")
-    yield f"http://127.0.0.1:{port}"
+    wait_until(ready, timeout=30, what=f"{name} to answer /readyz")
+    return process, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="module")
+def server(e2e_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``gunicorn 'wallet:create_app()'`` on a free loopback port; yields its base URL."""
+    process, url = serve("server", ["--workers", "2", "--threads", "4"], e2e_env, tmp_path_factory.mktemp("logs"))
+    yield url
     process.stop()
 
 
