@@ -14,6 +14,7 @@ from marshmallow import ValidationError
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
+from wallet.core.wire import json_response
 from wallet.locations import wire
 from wallet.locations.filters import Fix
 from wallet.locations.schemas import FixBatchSchema, RecordedSchema
@@ -143,7 +144,7 @@ def test_the_answer_is_written_as_flasks_json_provider_writes_it():
     payload = wire.dump_recorded(recorded)
     app = create_app({"DATABASE_URL": "sqlite://", "SECRET_KEY": "k" * 32})
     with app.app_context():
-        ours, flasks = wire.json_response(payload), app.json.response(payload)
+        ours, flasks = json_response(payload), app.json.response(payload)
     assert ours.mimetype == flasks.mimetype == "application/json"
     assert json.loads(ours.get_data()) == json.loads(flasks.get_data()) == payload
     assert ours.get_data() == flasks.get_data().replace(b", ", b",").replace(b": ", b":")

@@ -10,6 +10,7 @@ from flask_smorest import Blueprint
 
 from wallet.auth.decorators import current_principal, requires
 from wallet.auth.principal import SHOPPER
+from wallet.core.wire import json_response
 from wallet.geo.schemas import MonitorSchema, NearbyQueryArgsSchema
 from wallet.locations import services, wire
 from wallet.locations.filters import Fix
@@ -46,7 +47,7 @@ class Locations(MethodView):
         """Report up to 120 positions: presence events, new coupons and the regions to monitor"""
         fixes = [fix if isinstance(fix, Fix) else Fix(**fix) for fix in batch["fixes"]]
         recorded = services.record_fixes(principal=current_principal(), fixes=fixes)
-        return wire.json_response(wire.dump_recorded(recorded))  # RecordedSchema's dump, written out
+        return json_response(wire.dump_recorded(recorded))  # RecordedSchema's dump, written out
 
 
 @blp.route("/geofence-events")

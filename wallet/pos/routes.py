@@ -1,13 +1,18 @@
 """HTTP endpoints of the till (cashier JWT or store-scoped POS API key)."""
 
-from flask import Response, jsonify
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from flask import Request, Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from wallet.auth.decorators import current_principal, requires
 from wallet.auth.models import Role
 from wallet.auth.principal import POS_KEY
-from wallet.pos import services
+from wallet.core.wire import json_response
+from wallet.pos import services, wire
 from wallet.pos.schemas import (
     IdempotencyHeaderSchema,
     PosContextSchema,
@@ -33,11 +38,33 @@ TOKEN_REFUSED = ("reason token_invalid, token_expired or token_other_store (scan
 
 def _answer(answer: services.Answer) -> Response:
     """The stored answer as first given; a replay says so in a header."""
-    response = jsonify(answer.body)
-    response.status_code = 201
+    response = json_response(answer.body, status=201)  # plain data: a schema's dump, or stored JSON
     if answer.replayed:
         response.headers[REPLAYED_HEADER] = "true"
     return response
+
+
+def _plain_arguments(parse: Callable[[Request], tuple[Any, ...] | None],
+                     *schemas: Callable[[Callable[..., Any]], Callable[..., Any]]) -> Callable[..., Any]:
+    """The ``blp.arguments`` decorators ``schemas`` (same document, same errors) for a request that
+    ``parse`` reads without marshmallow (see ``wire``); anything unusual goes through the schemas."""
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        documented = view
+        for schema in reversed(schemas):
+            documented = schema(documented)
+
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            arguments = parse(request)
+            if arguments is None:
+                return documented(*args, **kwargs)
+            return view(*args, *arguments, **kwargs)
+
+        wrapper._apidoc = documented._apidoc  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorator
 
 
 @blp.route("/context")
@@ -66,7 +93,7 @@ class Scan(MethodView):
 @blp.route("/purchases")
 class Purchases(MethodView):
     @requires(*TILL)
-    @blp.arguments(PurchaseCreateSchema())
+    @_plain_arguments(wire.parse_purchase, blp.arguments(PurchaseCreateSchema()))
     @blp.response(201, PurchaseResultSchema, description="Points earned; a replay of the order reference gets the "
                                                          "first answer again (header Idempotent-Replayed: true)")
     @blp.alt_response(404, description="The member left the program")
@@ -97,8 +124,8 @@ class Refunds(MethodView):
 @blp.route("/redemptions")
 class Redemptions(MethodView):
     @requires(*TILL)
-    @blp.arguments(IdempotencyHeaderSchema(), location="headers")
-    @blp.arguments(RedemptionCreateSchema())
+    @_plain_arguments(wire.parse_redemption, blp.arguments(IdempotencyHeaderSchema(), location="headers"),
+                      blp.arguments(RedemptionCreateSchema()))
     @blp.response(201, RedemptionResultSchema, description="Redeemed; a replay of the idempotency key gets the first "
                                                            "answer again (header Idempotent-Replayed: true)")
     @blp.alt_response(404, description="No such coupon in your brand")

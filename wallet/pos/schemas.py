@@ -6,12 +6,15 @@ from wallet.core.schemas import StrictSchema
 from wallet.loyalty.schemas import TierBriefSchema
 from wallet.offers.schemas import CURRENCIES, MAX_AMOUNT_MINOR, RewardSchema, ScannedCouponSchema
 
+ORDER_REFERENCE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/#-]{0,63}$"
 ORDER_REFERENCE = validate.Regexp(
-    r"^[A-Za-z0-9][A-Za-z0-9._:/#-]{0,63}$",
+    ORDER_REFERENCE_PATTERN,
     error="1 to 64 characters: letters, digits and . _ : / # - (starting with a letter or digit).",
 )
-IDEMPOTENCY_KEY = validate.Regexp(r"^[\x21-\x7e]{1,255}$", error="1 to 255 printable ASCII characters.")
-TOKEN = validate.Length(min=1, max=512)
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
+IDEMPOTENCY_KEY = validate.Regexp(IDEMPOTENCY_KEY_PATTERN, error="1 to 255 printable ASCII characters.")
+TOKEN_MAX_LENGTH = 512
+TOKEN = validate.Length(min=1, max=TOKEN_MAX_LENGTH)
 
 
 def _currency(value: str) -> None:
