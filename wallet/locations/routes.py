@@ -1,16 +1,11 @@
 """HTTP endpoints of the phone's positions, its OS region events and the regions it should monitor."""
 
-import functools
-from collections.abc import Callable
-from typing import Any
-
-from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from wallet.auth.decorators import current_principal, requires
 from wallet.auth.principal import SHOPPER
-from wallet.core.wire import json_response
+from wallet.core.wire import json_response, plain_arguments
 from wallet.geo.schemas import MonitorSchema, NearbyQueryArgsSchema
 from wallet.locations import services, wire
 from wallet.locations.filters import Fix
@@ -21,26 +16,10 @@ blp = Blueprint("locations", __name__, url_prefix="/v1/me", description="Where t
 CONSENT = "Location consent is off (reason location_consent_required)"
 
 
-def _fix_batch_argument(view: Callable[..., Any]) -> Callable[..., Any]:
-    """``@blp.arguments(FixBatchSchema)`` — same document, same errors — that reads a plain batch
-    without marshmallow (see ``wire``); anything unusual goes through the schema."""
-    documented = blp.arguments(FixBatchSchema)(view)
-
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        fixes = wire.parse_fix_batch(request)
-        if fixes is None:
-            return documented(*args, **kwargs)
-        return view(*args, {"fixes": fixes}, **kwargs)
-
-    wrapper._apidoc = documented._apidoc  # type: ignore[attr-defined]
-    return wrapper
-
-
 @blp.route("/locations")
 class Locations(MethodView):
     @requires(SHOPPER, companion=services.FACTS_WITH_SESSION)
-    @_fix_batch_argument
+    @plain_arguments(wire.parse_fix_batch_arguments, blp.arguments(FixBatchSchema))
     @blp.response(200, RecordedSchema)
     @blp.alt_response(403, description=CONSENT)
     def post(self, batch):

@@ -40,6 +40,12 @@ def parse_fix_batch(request: Request) -> list[Fix] | None:
     return [fix if fix.recorded_at.tzinfo is dt.UTC else _in_utc(fix) for fix in fixes]
 
 
+def parse_fix_batch_arguments(request: Request) -> tuple[dict[str, list[Fix]]] | None:
+    """``(batch,)`` as ``FixBatchSchema`` loads it (for ``core.wire.plain_arguments``), or None."""
+    fixes = parse_fix_batch(request)
+    return None if fixes is None else ({"fixes": fixes},)
+
+
 def _in_utc(fix: Fix) -> Fix:
     return msgspec.structs.replace(fix, recorded_at=fix.recorded_at.astimezone(dt.UTC))
 

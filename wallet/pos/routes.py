@@ -1,17 +1,13 @@
 """HTTP endpoints of the till (cashier JWT or store-scoped POS API key)."""
 
-import functools
-from collections.abc import Callable
-from typing import Any
-
-from flask import Request, Response, request
+from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from wallet.auth.decorators import current_principal, requires
 from wallet.auth.models import Role
 from wallet.auth.principal import POS_KEY
-from wallet.core.wire import json_response
+from wallet.core.wire import json_response, plain_arguments
 from wallet.pos import services, wire
 from wallet.pos.schemas import (
     IdempotencyHeaderSchema,
@@ -44,29 +40,6 @@ def _answer(answer: services.Answer) -> Response:
     return response
 
 
-def _plain_arguments(parse: Callable[[Request], tuple[Any, ...] | None],
-                     *schemas: Callable[[Callable[..., Any]], Callable[..., Any]]) -> Callable[..., Any]:
-    """The ``blp.arguments`` decorators ``schemas`` (same document, same errors) for a request that
-    ``parse`` reads without marshmallow (see ``wire``); anything unusual goes through the schemas."""
-
-    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
-        documented = view
-        for schema in reversed(schemas):
-            documented = schema(documented)
-
-        @functools.wraps(view)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            arguments = parse(request)
-            if arguments is None:
-                return documented(*args, **kwargs)
-            return view(*args, *arguments, **kwargs)
-
-        wrapper._apidoc = documented._apidoc  # type: ignore[attr-defined]
-        return wrapper
-
-    return decorator
-
-
 @blp.route("/context")
 class TillContext(MethodView):
     @requires(*TILL)
@@ -93,7 +66,7 @@ class Scan(MethodView):
 @blp.route("/purchases")
 class Purchases(MethodView):
     @requires(*TILL)
-    @_plain_arguments(wire.parse_purchase, blp.arguments(PurchaseCreateSchema()))
+    @plain_arguments(wire.parse_purchase, blp.arguments(PurchaseCreateSchema()))
     @blp.response(201, PurchaseResultSchema, description="Points earned; a replay of the order reference gets the "
                                                          "first answer again (header Idempotent-Replayed: true)")
     @blp.alt_response(404, description="The member left the program")
@@ -124,7 +97,7 @@ class Refunds(MethodView):
 @blp.route("/redemptions")
 class Redemptions(MethodView):
     @requires(*TILL)
-    @_plain_arguments(wire.parse_redemption, blp.arguments(IdempotencyHeaderSchema(), location="headers"),
+    @plain_arguments(wire.parse_redemption, blp.arguments(IdempotencyHeaderSchema(), location="headers"),
                       blp.arguments(RedemptionCreateSchema()))
     @blp.response(201, RedemptionResultSchema, description="Redeemed; a replay of the idempotency key gets the first "
                                                            "answer again (header Idempotent-Replayed: true)")
