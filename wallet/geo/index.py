@@ -168,27 +168,27 @@ class GeofenceIndex:
     ) -> list[list[Hit]]:
         """``locate`` for each position of a batch, in order; each list sorted as ``locate`` sorts it."""
         lats, lons, accuracies = _positions(lats, lons, accuracies)
-        result: list[list[Hit]] = []
-        # Blocks bound the memory of the working arrays, whatever the batch size.
-        for start in range(0, len(lats), _BLOCK):
-            block = slice(start, start + _BLOCK)
-            points, fences, distances = self._pairs_block(lats[block], lons[block], accuracies[block])
-            result += self._hits(len(lats[block]), points, fences, distances)
-        return result
+        return self._hits(len(lats), *self._pairs(lats, lons, accuracies))
 
     def locate_pairs(self, lats: npt.ArrayLike, lons: npt.ArrayLike, accuracies: npt.ArrayLike) -> Pairs:
         """What ``locate_many`` finds, as arrays and without a Python object per hit: for each (position,
         fence) pair in reach, the position's index in the batch, the fence's id and the signed distance,
         in no particular order. For callers that look at a few of the hits only."""
-        lats, lons, accuracies = _positions(lats, lons, accuracies)
-        points, fences, distances = [np.empty(0, dtype=np.intp)], [np.empty(0, dtype=np.intp)], [np.empty(0)]
+        points, fences, distances = self._pairs(*_positions(lats, lons, accuracies))
+        return Pairs(points, self._id_array[fences], distances)
+
+    def _pairs(self, lats: FloatArray, lons: FloatArray,
+               accuracies: FloatArray) -> tuple[IntArray, IntArray, FloatArray]:
+        """The (position, fence row, signed distance) triples in reach for a batch, grouped by position
+        but for the rough fixes."""
+        found = [(np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp), np.empty(0))]
+        # Blocks bound the memory of the working arrays, whatever the batch size.
         for start in range(0, len(lats), _BLOCK):
             block = slice(start, start + _BLOCK)
-            found = self._pairs_block(lats[block], lons[block], accuracies[block])
-            points.append(found[0] + start)
-            fences.append(found[1])
-            distances.append(found[2])
-        return Pairs(np.concatenate(points), self._id_array[np.concatenate(fences)], np.concatenate(distances))
+            points, fences, distances = self._pairs_block(lats[block], lons[block], accuracies[block])
+            found.append((points + start, fences, distances))
+        points, fences, distances = (np.concatenate(column) for column in zip(*found))
+        return points, fences, distances
 
     def _pairs_block(self, lats: FloatArray, lons: FloatArray,
                      accuracies: FloatArray) -> tuple[IntArray, IntArray, FloatArray]:
