@@ -34,17 +34,10 @@ def read(statement: Executable, parameters: dict[str, Any] | None = None) -> Res
     return _connection().execute(statement, parameters)
 
 
-def write_alone(statement: Executable, parameters: dict[str, Any] | None = None) -> Result[Any]:
-    """Execute one statement that is a whole unit of work by itself (an upsert, say) on the same
-    autocommit connection: one round trip, where a transaction would add a ``BEGIN`` and a
-    ``COMMIT``. Not inside an open transaction, whose atomicity it would escape."""
-    return alone().execute(statement, parameters)
-
-
 def alone() -> Connection:
-    """The request's autocommit connection, for a statement that is a whole unit of work by itself
-    (``write_alone``, or a ``DriverStatement``). Not inside an open transaction, whose atomicity it
-    would escape."""
+    """The request's autocommit connection, for a statement that is a whole unit of work by itself (an
+    upsert, say): one round trip, where a transaction would add a ``BEGIN`` and a ``COMMIT``. Not
+    inside an open transaction, whose atomicity it would escape."""
     if db.session().in_transaction():
         raise RuntimeError("a statement on its own inside a transaction: execute it in the session instead")
     return _connection()

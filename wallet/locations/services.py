@@ -113,8 +113,10 @@ def record_fixes(*, principal: Principal, fixes: list[Fix], extra_rejections: Co
     _remember(principal.id, accepted[-1])
     near_any = len(pairs.points) > 0
     # Presence moves only for a shopper inside a fence (who may leave it) or a fix clearly inside one.
-    accuracies = np.array([fix.accuracy_m for fix in accepted])
-    clearly = presence.clearly_inside_of(pairs.distances, accuracies[pairs.points])
+    clearly = np.zeros(0, dtype=bool)
+    if near_any:  # most reports are near no fence
+        accuracies = np.array([fix.accuracy_m for fix in accepted])
+        clearly = presence.clearly_inside_of(pairs.distances, accuracies[pairs.points])
     moves = facts.inside_any or bool(clearly.any())
     retention = int(config["LOCATION_RETENTION"])
     if near_any and not moves and retention == 0 and not db.session().in_transaction():
