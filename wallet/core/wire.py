@@ -20,6 +20,17 @@ def json_response(payload: dict[str, Any], status: int = 200) -> Response:
     return current_app.response_class(_ENCODER.encode(payload) + b"\n", status=status, mimetype="application/json")
 
 
+def decode_plain(decoder: msgspec.json.Decoder[Any], request: Request) -> Any:
+    """The request's JSON body as ``decoder`` reads it, or None when it is not JSON, is malformed, or is
+    not what the decoder's types accept: then the schema reads it, and says why it refuses it."""
+    if not request.is_json:
+        return None
+    try:
+        return decoder.decode(request.get_data(cache=True))
+    except msgspec.DecodeError:
+        return None
+
+
 def plain_arguments(parse: Callable[[Request], tuple[Any, ...] | None],
                     *schemas: Callable[[Callable[..., Any]], Callable[..., Any]]) -> Callable[..., Any]:
     """The flask-smorest ``blp.arguments(...)`` decorators ``schemas`` (same document, same errors) for

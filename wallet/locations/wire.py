@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import msgspec
 from flask import Request
 
+from wallet.core.wire import decode_plain
 from wallet.locations.filters import Fix
 from wallet.locations.schemas import MAX_BATCH
 
@@ -31,13 +32,10 @@ _DECODER = msgspec.json.Decoder(_Batch)
 
 def parse_fix_batch(request: Request) -> list[Fix] | None:
     """The fixes of a well-formed ``{"fixes": [...]}`` body (times in UTC), or None to let the schema decide."""
-    if not request.is_json:
+    batch = decode_plain(_DECODER, request)
+    if batch is None:
         return None
-    try:
-        fixes = _DECODER.decode(request.get_data(cache=True)).fixes
-    except msgspec.DecodeError:  # malformed, or not what the schema accepts: the schema says why
-        return None
-    return [fix if fix.recorded_at.tzinfo is dt.UTC else _in_utc(fix) for fix in fixes]
+    return [fix if fix.recorded_at.tzinfo is dt.UTC else _in_utc(fix) for fix in batch.fixes]
 
 
 def parse_fix_batch_arguments(request: Request) -> tuple[dict[str, list[Fix]]] | None:

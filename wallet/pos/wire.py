@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import msgspec
 from flask import Request
 
+from wallet.core.wire import decode_plain
 from wallet.offers.schemas import CURRENCIES, MAX_AMOUNT_MINOR
 from wallet.pos.schemas import IDEMPOTENCY_KEY_PATTERN, ORDER_REFERENCE_PATTERN, TOKEN_MAX_LENGTH
 
@@ -44,7 +45,7 @@ _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 def parse_purchase(request: Request) -> tuple[dict[str, Any]] | None:
     """``(data,)`` as ``PurchaseCreateSchema`` loads it, or None to let the schema decide."""
-    body = _decode(_PURCHASE, request)
+    body = decode_plain(_PURCHASE, request)
     if body is None or body.currency not in CURRENCIES:
         return None
     return (_fields(body),)
@@ -55,19 +56,10 @@ def parse_redemption(request: Request) -> tuple[dict[str, Any], dict[str, Any]] 
     key = request.headers.get("Idempotency-Key")
     if key is None or not _IDEMPOTENCY_KEY.match(key):
         return None
-    body = _decode(_REDEMPTION, request)
+    body = decode_plain(_REDEMPTION, request)
     if body is None:
         return None
     return {"idempotency_key": key}, _fields(body)
-
-
-def _decode(decoder: msgspec.json.Decoder[Any], request: Request) -> Any:
-    if not request.is_json:
-        return None
-    try:
-        return decoder.decode(request.get_data(cache=True))
-    except msgspec.DecodeError:  # malformed, or not what the schema accepts: the schema says why
-        return None
 
 
 def _fields(body: msgspec.Struct) -> dict[str, Any]:
