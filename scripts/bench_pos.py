@@ -7,7 +7,8 @@ and coupons; starts ``gunicorn 'wallet:create_app()'`` on a loopback port; and m
 a closed loop (every connection sends its next request when the answer to the last one arrives):
 
 - ``purchase``: POST /v1/pos/purchases, each a new order reference of a random member (points,
-  a stamp now and then, the tier in the answer);
+  the tier in the answer, a stamp on a card that starts part-filled: about one purchase in ten
+  fills it and issues the reward coupon, its pass and its push, as in steady state);
 - ``purchase replay``: the same requests again (each answered from the stored first answer);
 - ``redemption``: POST /v1/pos/redemptions, each a different coupon under its own Idempotency-Key;
 - ``floor``, for scale: GET /v1/pos/context, authentication and one query (no till request costs less).
@@ -300,8 +301,12 @@ def load_dataset(url: str, *, stores: int, members: int, coupons: int, history: 
                                        "purchase_id": purchase_id, "coupon_id": None, "actor_kind": "pos_key",
                                        "actor_id": None, "created_at": at})
                     balances[membership["id"]] = balances.get(membership["id"], 0) + amount // 100
-        account_rows = [{"membership_id": membership_id, "brand_id": brand.id, "balance": balance, "stamps": 0,
-                         "created_at": now, "updated_at": now} for membership_id, balance in balances.items()]
+        # Stamp cards part-filled at random, as in steady state: about one stamped purchase in ten
+        # fills a card (and issues its reward) from the first phase on, not only once the run has
+        # stamped every card up to full.
+        account_rows = [{"membership_id": membership_id, "brand_id": brand.id, "balance": balance,
+                         "stamps": rng.randrange(10), "created_at": now, "updated_at": now}
+                        for membership_id, balance in balances.items()]
         with transaction() as session:
             session.execute(insert(Shopper), shopper_rows)
             session.execute(insert(Pass), pass_rows + coupon_pass_rows)
@@ -596,7 +601,8 @@ def main() -> int:
             f"autovacuum {autovacuum}, on 127.0.0.1" + ("" if autovacuum == "on" else
                                                        " (the benchmark runs ANALYZE between phases instead)"))
         log(f"  data: {args.stores} stores (one POS key each), {args.members:,} members with "
-            f"{args.history} past purchases each, {coupons:,} coupons, program with 2 tiers and a stamp card "
+            f"{args.history} past purchases each, {coupons:,} coupons, program with 2 tiers and a stamp card of 10 "
+            f"(cards part-filled at random) "
             f"(loaded in {time.monotonic() - started:.0f} s)")
         server = Server(url, args)
         server.start()
@@ -668,6 +674,12 @@ def main() -> int:
                 f"did nothing else")
         log(f"  {'floor':<16} best {floor.throughput:6,.0f} req/s for authentication and one query "
             f"(server+db CPU {floor.cpu_ms_per_op:.1f} ms/request)")
+        with engine.connect() as connection:  # the history loaded has no answers: only this run's purchases
+            made, filled = connection.exec_driver_sql(
+                "SELECT count(*), count(*) FILTER (WHERE jsonb_array_length(response -> 'rewards_issued') > 0) "
+                "FROM loyalty_purchases WHERE response IS NOT NULL").one()
+        log(f"  {'stamp cards':<16} {filled:,} of the run's {made:,} purchases ({filled / max(made, 1):.1%}) "
+            f"filled a card and issued its reward")
         log(f"target: ≥ {TARGET_RATE:,.0f} operations/s with p99 ≤ {TARGET_P99_MS:.0f} ms")
         errors = [line for line in server.log_tail(200).splitlines() if "Traceback" in line or "ERROR" in line]
         if errors:

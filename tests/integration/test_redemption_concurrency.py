@@ -5,6 +5,7 @@ in its own thread, app context, session and connection, through the HTTP layer.
   50 identical answers;
 - 50 claims of a reward with points for one: one coupon, the balance never below zero;
 - 50 replays of one purchase: its points once, 50 identical answers;
+- 50 purchases of one member at once, on a stamp card of 10: the card fills 5 times, 5 rewards;
 - 50 refunds of one purchase: never more than its amount.
 
 Each with a cashier and with a POS key (the till's one-statement path, ``wallet.pos.fast``).
@@ -22,9 +23,10 @@ from sqlalchemy import func, select
 
 from tests.loyalty_support import add_reward, audit, enrol, issue, make_offer, member_token, scan, set_program
 from wallet.extensions import db
-from wallet.loyalty.models import LedgerEntry, Purchase, Refund
-from wallet.offers.models import REDEEMED, Coupon
+from wallet.loyalty.models import LedgerEntry, LoyaltyAccount, Purchase, Refund
+from wallet.offers.models import REDEEMED, Coupon, Offer
 from wallet.pos.models import Redemption
+from wallet.push.models import PushOutbox
 
 RACERS = 50
 
@@ -157,6 +159,33 @@ def test_fifty_replays_of_one_purchase_earn_its_points_once(app, client, till, m
     result = audit(member.id)
     assert (result.balance, result.ledger_sum, result.entries) == (42, 42, 1)
     assert db.session.scalar(select(func.count(Purchase.id))) == 1
+
+
+def test_fifty_purchases_of_one_member_at_once_fill_a_card_of_ten_five_times(app, client, brand, till, member,
+                                                                            shopper):
+    reward = add_reward(brand, 900)
+    set_program(brand, stamp_card={"size": 10, "min_amount_minor": 500, "reward_id": reward.id})
+    token = member_token(client, till, member)
+
+    def buy(racer, index):
+        return racer.post("/v1/pos/purchases", headers=till, json={
+            "member_token": token, "amount_minor": 1000, "currency": "EUR", "order_reference": f"ORD-{index}"})
+
+    results = _race(app, buy)
+    assert {status for status, _, _ in results} == {201}
+    issued = [coupon["id"] for _, body, _ in results for coupon in body["rewards_issued"]]
+    assert len(issued) == len(set(issued)) == RACERS // 10
+    # Each answer's stamps are the card after its own stamp: every count from 0 to 9, five times.
+    assert sorted(body["stamps"] for _, body, _ in results) == sorted(list(range(10)) * (RACERS // 10))
+    assert all((body["stamps"] == 0) == bool(body["rewards_issued"]) for _, body, _ in results)
+    db.session.expire_all()
+    coupons = db.session.scalars(select(Coupon).where(Coupon.shopper_id == shopper.id)).all()
+    assert sorted(str(coupon.id) for coupon in coupons) == sorted(issued)
+    assert db.session.scalar(select(func.count(PushOutbox.id)).where(PushOutbox.shopper_id == shopper.id)) == 5
+    assert db.session.get(Offer, reward.offer_id).issued_count == RACERS // 10
+    assert db.session.get(LoyaltyAccount, member.id).stamps == 0
+    result = audit(member.id)
+    assert result.balance == result.ledger_sum == RACERS * 10
 
 
 def test_fifty_refunds_of_one_purchase_never_exceed_its_amount(app, client, till, member):

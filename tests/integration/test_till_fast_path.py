@@ -10,10 +10,12 @@ import time
 import uuid
 from typing import Any
 
+import psycopg
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from tests.loyalty_support import (
+    TEXTS,
     add_reward,
     add_tier,
     audit,
@@ -27,11 +29,16 @@ from tests.loyalty_support import (
     set_program,
 )
 from wallet.auth.models import PosApiKey, Role
+from wallet.core.time import utcnow
 from wallet.core.transaction import transaction
 from wallet.extensions import db
-from wallet.loyalty.models import LoyaltyAccount
+from wallet.loyalty.models import LoyaltyAccount, Purchase
 from wallet.offers.models import Coupon, Offer
+from wallet.passes import codes as pass_codes
+from wallet.passes.models import Pass
 from wallet.pos import fast
+from wallet.push.models import PushOutbox
+from wallet.push.wakeup import CHANNEL
 
 pytestmark = pytest.mark.postgis
 
@@ -133,17 +140,152 @@ def test_a_purchase_replayed_gets_its_stored_answer_from_the_statement(client, b
     assert audit(member.id).balance == 12
 
 
-def test_the_purchase_that_fills_the_stamp_card_is_left_to_the_general_path(client, brand, till, make_shopper, ran):
-    reward = add_reward(brand, 900)
-    set_program(brand, stamp_card={"size": 2, "min_amount_minor": 500, "reward_id": reward.id})
+def _stamp_card(brand, size=2, **reward_fields):
+    reward = add_reward(brand, 900, **reward_fields)
+    set_program(brand, stamp_card={"size": size, "min_amount_minor": 500, "reward_id": reward.id})
+    return reward
+
+
+def _reward_rows(shopper) -> dict[str, Any]:
+    """What issuing a reward wrote for ``shopper``: its coupon, pass and push, read fresh."""
+    db.session.expire_all()
+    coupon = db.session.scalars(select(Coupon).where(Coupon.shopper_id == shopper.id)).one()
+    pass_ = db.session.get(Pass, coupon.pass_id)
+    push = db.session.scalars(select(PushOutbox).where(PushOutbox.coupon_id == coupon.id)).one()
+    return {
+        "coupon": {"offer_id": coupon.offer_id, "brand_id": coupon.brand_id, "trigger": coupon.trigger,
+                   "status": coupon.status, "geofence_id": coupon.geofence_id, "store_id": coupon.store_id,
+                   "lifetime": coupon.expires_at - coupon.issued_at},
+        "pass": {"kind": pass_.kind, "brand_id": pass_.brand_id, "shopper_id": pass_.shopper_id == shopper.id,
+                 "short_id": len(pass_.short_id), "secret": len(pass_.secret), "failed_attempts": pass_.failed_attempts,
+                 "last_accepted_step": pass_.last_accepted_step, "locked_until": pass_.locked_until},
+        "push": {"brand_id": push.brand_id, "kind": push.kind, "collapse_key": push.collapse_key,
+                 "ttl_seconds": push.ttl_seconds, "status": push.status, "attempts": push.attempts,
+                 "duplicate_suspected": push.duplicate_suspected,
+                 "payload": {**push.payload, "data": {**push.payload["data"], "coupon_id": None, "deep_link": None}},
+                 "data": (push.payload["data"]["coupon_id"], push.payload["data"]["deep_link"])
+                 == (str(coupon.id), f"wallet://coupons/{coupon.id}"),
+                 "due": push.next_attempt_at <= utcnow()},
+        "answer": {"id": str(coupon.id), "issued_at": coupon.issued_at.isoformat(),
+                   "expires_at": coupon.expires_at.isoformat()},
+    }
+
+
+@pytest.mark.parametrize("push_locale", ["en-GB", "de-DE"])
+def test_the_purchase_that_fills_the_stamp_card_is_answered_and_written_alike_by_the_statement_and_the_general_path(
+        client, brand, till, make_shopper, monkeypatch, ran, push_locale):
+    reward = _stamp_card(brand)
+    answers, written = [], []
+    for index in range(2):
+        shopper = make_shopper(email=f"m-{uuid.uuid4().hex[:8]}@example.test", locale=push_locale)
+        token = member_token(client, till, enrol(shopper, brand))
+        assert purchase(client, till, token, 600).get_json()["stamps"] == 1
+        if index == 1:
+            _general_only(monkeypatch)
+        full = purchase(client, till, token, 700)
+        assert full.status_code == 201, full.get_json()
+        answers.append(full.get_json())
+        written.append(_reward_rows(shopper))
+    assert ran == ["fast", "fast", "fast"]  # the first member's full card too
+    (fast_body, general_body), (fast_rows, general_rows) = answers, written
+    [fast_reward], [general_reward] = fast_body.pop("rewards_issued"), general_body.pop("rewards_issued")
+    _same(fast_body, general_body)
+    assert fast_body["stamps"] == 0 and fast_body["balance"] == 13
+    for coupon, rows in ((fast_reward, fast_rows), (general_reward, general_rows)):
+        assert {key: coupon[key] for key in ("id", "issued_at", "expires_at")} == rows.pop("answer")
+    varying = ("id", "issued_at", "expires_at", "redemption_token")
+    assert {k: v for k, v in fast_reward.items() if k not in varying} == {
+        k: v for k, v in general_reward.items() if k not in varying}
+    assert set(fast_reward) == set(general_reward)
+    assert fast_reward["offer_id"] == str(reward.offer_id) and fast_reward["usable"] is True
+    assert fast_rows == general_rows
+    # The push speaks the shopper's language where the offer has it, else the offer's default.
+    assert fast_rows["push"]["payload"]["title"] == TEXTS["en" if push_locale == "en-GB" else "fr"]["title"]
+    db.session.expire_all()
+    assert db.session.get(Offer, reward.offer_id).issued_count == 2
+    # The token in the statement's answer redeems the coupon it names.
+    redeemed = redeem(client, till, fast_reward["redemption_token"])
+    assert redeemed.status_code == 201 and redeemed.get_json()["coupon"]["id"] == fast_reward["id"]
+
+
+def test_the_reward_issued_by_the_statement_wakes_the_push_dispatchers(client, brand, till, make_shopper, ran):
+    _stamp_card(brand)
     _, member = _member(make_shopper, brand)
     token = member_token(client, till, member)
-    assert purchase(client, till, token, 600).get_json()["stamps"] == 1
-    full = purchase(client, till, token, 700).get_json()
-    assert full["stamps"] == 0 and len(full["rewards_issued"]) == 1
-    assert ran == ["fast", "general"]
+    purchase(client, till, token, 600)
+    with psycopg.connect(db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
+                         autocommit=True) as listener:
+        listener.execute(f"LISTEN {CHANNEL}")
+        assert purchase(client, till, token, 700).get_json()["rewards_issued"]
+        heard = list(listener.notifies(timeout=5, stop_after=1))
+    assert ran == ["fast", "fast"]
+    assert [notify.channel for notify in heard] == [CHANNEL]
+
+
+def test_a_replayed_card_filling_purchase_gets_its_stored_answer(client, brand, till, make_shopper, ran):
+    _stamp_card(brand)
+    shopper, member = _member(make_shopper, brand)
+    token = member_token(client, till, member)
+    purchase(client, till, token, 600)
+    first = purchase(client, till, token, 700, order_reference="ORD-FULL")
+    again = purchase(client, till, token, 700, order_reference="ORD-FULL")
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json() == first.get_json() and len(first.get_json()["rewards_issued"]) == 1
+    assert ran == ["fast", "fast", "prior"]
+    assert db.session.scalar(select(func.count(Coupon.id)).where(Coupon.shopper_id == shopper.id)) == 1
     result = audit(member.id)
     assert result.balance == result.ledger_sum == 13
+
+
+def _stamps_of(member) -> int:
+    db.session.expire_all()
+    return db.session.scalar(select(LoyaltyAccount.stamps).where(LoyaltyAccount.membership_id == member.id))
+
+
+@pytest.mark.parametrize("case", ["reward_offer_ended", "reward_offer_lifetime_zero", "one_stamp_card_first_purchase",
+                                  "short_id_taken", "card_filled_meanwhile"])
+def test_what_the_card_filling_statement_cannot_do_is_left_to_the_general_path(
+        client, brand, till, make_shopper, monkeypatch, ran, case):
+    """Each case still ends right (the general path's answer), and nothing is written twice."""
+    reward = _stamp_card(brand, size=1 if case == "one_stamp_card_first_purchase" else 2)
+    shopper, member = _member(make_shopper, brand)
+    token = member_token(client, till, member)
+    if case != "one_stamp_card_first_purchase":
+        assert purchase(client, till, token, 600).get_json()["stamps"] == 1
+        ran.clear()
+    if case in ("reward_offer_ended", "reward_offer_lifetime_zero"):
+        values = ({"valid_until": utcnow() - dt.timedelta(minutes=1)} if case == "reward_offer_ended"
+                  else {"coupon_ttl_minutes": 0})
+        with transaction():
+            db.session.execute(update(Offer).where(Offer.id == reward.offer_id).values(**values))
+    if case == "short_id_taken":
+        # The statement draws the member card's short id; the general path then draws its own.
+        drawn, draw = iter([db.session.get(Pass, member.pass_id).short_id]), pass_codes.generate_short_id
+        monkeypatch.setattr(pass_codes, "generate_short_id", lambda *args: next(drawn, None) or draw(*args))
+    if case == "card_filled_meanwhile":  # another till fills the card between the two statements
+        execute = fast._execute
+
+        def meanwhile(sql, parameters):
+            if sql is fast.FILLING_PURCHASE_SQL:
+                with db.engine.begin() as other:
+                    other.execute(update(LoyaltyAccount).where(LoyaltyAccount.membership_id == member.id)
+                                  .values(stamps=0))
+            return execute(sql, parameters)
+
+        monkeypatch.setattr(fast, "_execute", meanwhile)
+    response = purchase(client, till, token, 700)
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert ran == ["general"]
+    coupons = db.session.scalar(select(func.count(Coupon.id)).where(Coupon.shopper_id == shopper.id))
+    if case == "card_filled_meanwhile":  # this purchase only stamped the emptied card
+        assert (body["stamps"], body["rewards_issued"], coupons, _stamps_of(member)) == (1, [], 0, 1)
+    else:
+        assert (body["stamps"], len(body["rewards_issued"]), coupons, _stamps_of(member)) == (0, 1, 1, 0)
+    result = audit(member.id)
+    assert result.balance == result.ledger_sum == (7 if case == "one_stamp_card_first_purchase" else 13)
+    assert db.session.scalar(select(func.count(Purchase.id)).where(Purchase.membership_id == member.id)) == (
+        1 if case == "one_stamp_card_first_purchase" else 2)
 
 
 def test_refusals_are_left_to_the_general_path(client, brand, till, make_shopper, make_brand, ran):
