@@ -674,10 +674,10 @@ def main() -> int:
                 f"did nothing else")
         log(f"  {'floor':<16} best {floor.throughput:6,.0f} req/s for authentication and one query "
             f"(server+db CPU {floor.cpu_ms_per_op:.1f} ms/request)")
-        with engine.connect() as connection:  # the history loaded has no answers: only this run's purchases
+        with engine.connect() as connection:  # the history loaded has no answers (JSON null): this run's purchases
             made, filled = connection.exec_driver_sql(
                 "SELECT count(*), count(*) FILTER (WHERE jsonb_array_length(response -> 'rewards_issued') > 0) "
-                "FROM loyalty_purchases WHERE response IS NOT NULL").one()
+                "FROM loyalty_purchases WHERE jsonb_typeof(response) = 'object'").one()
         log(f"  {'stamp cards':<16} {filled:,} of the run's {made:,} purchases ({filled / max(made, 1):.1%}) "
             f"filled a card and issued its reward")
         log(f"target: ≥ {TARGET_RATE:,.0f} operations/s with p99 ≤ {TARGET_P99_MS:.0f} ms")
