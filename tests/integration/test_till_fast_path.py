@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
 from tests.loyalty_support import (
     TEXTS,
@@ -411,6 +411,29 @@ def test_deleting_the_keys_store_stops_the_key_at_once_in_this_process(client, b
     admin = login(make_staff(Role.BRAND_ADMIN, brand))
     assert client.delete(f"/v1/brands/{brand.id}/stores/{store.id}", headers=admin).status_code in (200, 204)
     assert client.get("/v1/pos/context", headers={"X-API-Key": key}).status_code == 401
+
+
+def test_looking_a_key_up_never_rolls_back_so_the_prepared_statements_survive(client, app, store, make_pos_key,
+                                                                              monkeypatch):
+    """psycopg deallocates every statement it prepared on a connection when that connection rolls
+    back: a lookup every few seconds per key and process would make the till's hot statements be
+    planned again and again. The lookup commits, also when it only read or refused the key."""
+    monkeypatch.setitem(app.config, "POS_KEY_CACHE_SECONDS", 0)
+    key = make_pos_key(store)
+    assert client.get("/v1/pos/context", headers={"X-API-Key": key}).status_code == 200  # records last_used_at
+    rollbacks: list[Any] = []
+
+    def count(connection: Any) -> None:
+        rollbacks.append(connection)
+
+    event.listen(db.engine, "rollback", count)
+    try:
+        for _ in range(3):  # read only: last_used_at is recent
+            assert client.get("/v1/pos/context", headers={"X-API-Key": key}).status_code == 200
+        assert client.get("/v1/pos/context", headers={"X-API-Key": "wk_nothere_" + "x" * 43}).status_code == 401
+    finally:
+        event.remove(db.engine, "rollback", count)
+    assert rollbacks == []
 
 
 def test_an_unknown_key_is_refused_every_time(client):
