@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import shapely
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, has_app_context
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy.engine import make_url
@@ -25,7 +25,7 @@ from wallet.brands.models import Brand, Store
 from wallet.geo import geometry
 from wallet.geo.models import CIRCLE, POLYGON, Geofence
 from wallet.core.time import utcnow
-from wallet.core.transaction import transaction
+from wallet.core.transaction import end_reads, transaction
 from wallet.extensions import db
 
 DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -34,6 +34,7 @@ PASSWORD = "correct-horse-battery"
 # Cheap Argon2 parameters: the suite hashes hundreds of passwords.
 TEST_CONFIG: dict[str, Any] = {
     "TESTING": True,
+    "CHECK_READS_AT_TEARDOWN": True,
     "SECRET_KEY": "test-secret-key-0123456789-0123456789",
     "ARGON2_TIME_COST": 1,
     "ARGON2_MEMORY_COST": 1024,
@@ -90,9 +91,22 @@ def database_url(worker_id_suffix: str) -> Iterator[str]:
     drop_test_database(name)
 
 
+class RequestClient(FlaskClient):
+    """Flask's test client, ending each request's reads as the app's teardown does in production
+    (commit them, PostgreSQL first confirming they wrote nothing): the tests' app context outlives
+    their requests, so the teardown itself would run only once, at the end of a test."""
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        response = super().open(*args, **kwargs)
+        if has_app_context():  # (a request from a thread of its own had its own context, torn down)
+            end_reads()
+        return response
+
+
 @pytest.fixture(scope="session")
 def _migrated_app(database_url: str) -> Iterator[Flask]:
     app = create_app({**TEST_CONFIG, "DATABASE_URL": database_url})
+    app.test_client_class = RequestClient
     with app.app_context():
         upgrade()
     yield app

@@ -93,6 +93,7 @@ def e2e_env(_migrated_app: Any, database_url: str, fake_fcm: FakeFcm,  # noqa: F
            "GOOGLE_APPLICATION_CREDENTIALS": str(credentials),
            "WALLET_FCM_ENDPOINT": fake_fcm.url,
            "WALLET_FCM_TIMEOUT": "2",
+           "WALLET_CHECK_READS_AT_TEARDOWN": "true",  # a request that wrote outside transaction() fails
            "WALLET_PUSH_QUIET_HOURS": "",  # the suite runs at any hour; quiet hours have their own tests
            "WALLET_PUSH_LISTEN_SECONDS": "60"}  # prompt delivery can only come from NOTIFY
     env.pop("WALLET_PUSH_DISPATCHER_THREAD", None)
