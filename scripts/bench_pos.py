@@ -14,7 +14,8 @@ a closed loop (every connection sends its next request when the answer to the la
 - ``floor``, for scale: GET /v1/pos/context, authentication and one query (no till request costs less).
 
 Then open loops, purchases and redemptions alternating: at the target rate (``--rate``, default
-1,000 requests/s) if the closed loop reached it, and at 70 % of the capacity it did reach. Their
+1,000 requests/s) if the closed loop reached it, and at 70 % of the capacity it did reach if that
+is below the target rate. Their
 latency is measured from each request's scheduled send time, so a server that falls behind
 cannot hide it (no coordinated omission).
 
@@ -398,6 +399,9 @@ def redemption_requests(dataset: Dataset, start: int, count: int) -> list[Reques
     per_store = {store_id: iter(tokens) for store_id, tokens in dataset.coupon_tokens.items()}
     taken = 0
     index = 0
+    available = sum(len(tokens) for tokens in dataset.coupon_tokens.values())
+    if start + count > available:
+        raise RuntimeError(f"{start + count:,} coupons needed, {available:,} loaded")
     while taken < start + count:
         key, store_id = dataset.pos_keys[index % len(dataset.pos_keys)]
         index += 1
@@ -649,7 +653,8 @@ def main() -> int:
                 for kind in ("purchase", "purchase replay", "redemption")}
         capacity = min(best["purchase"].throughput, best["redemption"].throughput)
         rates = [args.rate] if capacity >= args.rate * 0.9 else []
-        rates.append(round(capacity * 0.7, -1) or 10.0)
+        if capacity * 0.7 < args.rate:  # (above the target rate, the first loop already says it)
+            rates.append(round(capacity * 0.7, -1) or 10.0)
         for rate in rates:
             seconds = open_seconds if rate >= args.rate else min(open_seconds, 15.0)
             count = int(rate * seconds)
