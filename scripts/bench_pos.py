@@ -11,6 +11,9 @@ a closed loop (every connection sends its next request when the answer to the la
   fills it and issues the reward coupon, its pass and its push, as in steady state);
 - ``purchase replay``: the same requests again (each answered from the stored first answer);
 - ``redemption``: POST /v1/pos/redemptions, each a different coupon under its own Idempotency-Key;
+- ``checkout``: a till's sequence, a member card scanned (its live code, through the ORM session)
+  then a purchase, alternating (not part of the target: it shows that the scan's reads leave the
+  purchase's prepared statements alone);
 - ``floor``, for scale: GET /v1/pos/context, authentication and one query (no till request costs less).
 
 Then open loops, purchases and redemptions alternating: at the target rate (``--rate``, default
@@ -183,6 +186,7 @@ class Dataset:
     pos_keys: list[tuple[str, str]]  # (raw key, store id)
     member_tokens: dict[str, list[str]]  # store id -> tokens of members scanned there
     coupon_tokens: dict[str, list[str]]  # store id -> tokens of coupons scanned there
+    member_cards: list[tuple[str, bytes]]  # (short id, secret) of each member's card pass: live codes
 
 
 def load_dataset(url: str, *, stores: int, members: int, coupons: int, history: int) -> Dataset:
@@ -261,7 +265,7 @@ def load_dataset(url: str, *, stores: int, members: int, coupons: int, history: 
                                  "display_name": f"Member {i}", "locale": "fr-FR", "time_zone": "Europe/Paris",
                                  "consent_location": False, "consent_marketing": False, "is_active": True,
                                  "created_at": now, "updated_at": now})
-            pass_rows.append({"id": pass_id, "kind": MEMBER_CARD, "short_id": codes.generate_short_id() + f"{i:x}"[-4:],
+            pass_rows.append({"id": pass_id, "kind": MEMBER_CARD, "short_id": codes.generate_short_id() + f"{i:X}"[-4:],
                               "secret": codes.generate_secret(), "brand_id": brand.id, "shopper_id": shopper_id,
                               "failed_attempts": 0, "created_at": now})
             card_rows.append({"id": card_id, "shopper_id": shopper_id, "kind": MEMBER, "brand_id": brand.id,
@@ -336,7 +340,8 @@ def load_dataset(url: str, *, stores: int, members: int, coupons: int, history: 
             coupon_tokens[store_id].append(tokens.issue_token(
                 tokens.REDEMPTION, subject_id=coupon["id"], brand_id=brand.id, store_id=uuid.UUID(store_id)))
         db.engine.dispose()
-    return Dataset(pos_keys, member_tokens, coupon_tokens)
+    return Dataset(pos_keys, member_tokens, coupon_tokens,
+                   [(row["short_id"], row["secret"]) for row in pass_rows])
 
 
 # --- gunicorn ------------------------------------------------------------------------------------
@@ -385,6 +390,29 @@ def purchase_requests(dataset: Dataset, count: int, seed: int) -> list[Request]:
                 "order_reference": f"B{seed}-{index}-{secrets.token_hex(4)}"}
         requests.append(("POST", "/v1/pos/purchases", {"X-API-Key": key, "Content-Type": "application/json"},
                          json.dumps(body).encode()))
+    return requests
+
+
+def checkout_requests(dataset: Dataset, count: int, seed: int) -> list[Request]:
+    """A till's checkout: the scan of a member card (its live code, each member once: a code's step is
+    accepted once), then a purchase, alternating. The scan reads through the ORM session (and spends
+    the code), as a real till does before it records the purchase."""
+    from wallet.passes import codes
+    from wallet.passes.models import MEMBER_CARD
+
+    rng = random.Random(seed)
+    scans = count // 2
+    if scans > len(dataset.member_cards):
+        raise RuntimeError(f"{scans:,} members to scan, {len(dataset.member_cards):,} loaded")
+    step = codes.step_at(time.time())  # accepted for this step and the next one (30 to 60 s)
+    requests: list[Request] = []
+    for index, member, buy in zip(range(scans), rng.sample(range(len(dataset.member_cards)), scans),
+                                  purchase_requests(dataset, scans, seed)):
+        key, _ = dataset.pos_keys[index % len(dataset.pos_keys)]
+        short_id, secret = dataset.member_cards[member]
+        body = {"code": codes.format_pass_code(MEMBER_CARD, short_id, secret, step)}
+        requests += [("POST", "/v1/pos/scan", {"X-API-Key": key, "Content-Type": "application/json"},
+                      json.dumps(body).encode()), buy]
     return requests
 
 
@@ -647,6 +675,11 @@ def main() -> int:
                              processes=args.client_processes)
             log(describe(result, "closed"))
             results.append((result, "closed"))
+        level = levels[len(levels) // 2]
+        checkout = measure(f"checkout: scan + purchase, {level} conn.", server.port,
+                           checkout_requests(dataset, per_phase, seed=4242), connections=level,
+                           processes=args.client_processes)
+        log(describe(checkout, "closed"))
         log("")
         cores = os.cpu_count() or 1
         best = {kind: max((r for r, _ in results if r.name.startswith(kind + ",")), key=lambda r: r.throughput)
@@ -677,6 +710,8 @@ def main() -> int:
             log(f"  {kind:<16} best {result.throughput:6,.0f} ops/s (p99 {result.p99:.0f} ms, {where_best});"
                 f" server+db CPU {result.cpu_ms_per_op:.1f} ms/op → at most ~{ceiling:,.0f} ops/s if the {cores} cores "
                 f"did nothing else")
+        log(f"  {'checkout':<16} {checkout.throughput:6,.0f} requests/s, a scan and a purchase each "
+            f"{checkout.throughput / 2:,.0f}/s (p99 {checkout.p99:.0f} ms; server+db CPU {checkout.cpu_ms_per_op:.1f} ms/request)")
         log(f"  {'floor':<16} best {floor.throughput:6,.0f} req/s for authentication and one query "
             f"(server+db CPU {floor.cpu_ms_per_op:.1f} ms/request)")
         with engine.connect() as connection:  # the history loaded has no answers (JSON null): this run's purchases
