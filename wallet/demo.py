@@ -22,6 +22,8 @@ from wallet.core.time import utcnow
 from wallet.geo.geometry import parse_geojson_polygon
 from wallet.geo.models import Geofence
 from wallet.geo.services import create_geofence
+from wallet.loyalty import services as loyalty
+from wallet.loyalty.models import LoyaltyProgram
 from wallet.offers import services as offers
 from wallet.offers.schemas import OfferCreateSchema
 from wallet.core.transaction import transaction
@@ -99,7 +101,8 @@ class DemoCredentials:
             f"  Every demo account's password: {self.password}",
         ]
         lines += [f"  {role:<28} {email}" for role, email in self.accounts]
-        lines += [f"  {'POS API key':<28} {self.pos_key}  (header X-API-Key, store Lumière Châtelet)", ""]
+        lines += [f"  {'POS API key':<28} {self.pos_key}  (header X-API-Key, store Lumière Châtelet)",
+                  f"  {'loyalty (lumiere)':<28} {LOYALTY_SUMMARY}", ""]
         return "\n".join(lines)
 
 
@@ -149,6 +152,7 @@ def seed_demo() -> DemoCredentials:
             credentials.accounts.append((f"{role.value} ({spec['staff']})", email))
 
     _ensure_geofences_and_offers(acting)
+    _ensure_loyalty_program(acting)
     _ensure_demo_pos_key()
     shopper = db.session.scalar(select(Shopper).where(Shopper.email == SHOPPER))
     if shopper is None:
@@ -230,6 +234,34 @@ DEMO_OFFERS = [
         "trigger": "enter", "audience": "members", "daily_budget": 200, "coupon_ttl_minutes": 120,
     }),
 ]
+
+
+LOYALTY_SUMMARY = ("1 point per euro; Silver at 200 points, Gold at 1,000; a coffee for 50 points; "
+                   "every 5th purchase of 5 € or more earns a pastry")
+
+
+def _ensure_loyalty_program(acting: Principal) -> None:
+    """The bakery's program: points, two tiers, a reward to claim for points and a stamp card."""
+    bakery = db.session.scalar(select(Brand).where(Brand.name_key == "boulangerie lumière"))
+    assert bakery is not None
+    if db.session.scalar(select(LoyaltyProgram.brand_id).where(LoyaltyProgram.brand_id == bakery.id)) is not None:
+        return
+    rules = {"currency": "EUR", "points_per_unit": 1, "unit_minor": 100, "points_expiry_months": 24}
+    loyalty.set_program(principal=acting, brand_id=bakery.id, data={**rules, "stamp_card": None})
+    for name, threshold in (("Silver", 200), ("Gold", 1000)):
+        loyalty.create_tier(principal=acting, brand_id=bakery.id, data={"name": name, "threshold_points": threshold})
+    reward_ids = []
+    for points_cost, item, fr, en in (
+            (50, "Café", ("Un café offert", "Au comptoir, avec nos compliments."),
+             ("A free coffee", "At the counter, with our compliments.")),
+            (80, "Viennoiserie", ("Une viennoiserie offerte", "Croissant, pain au chocolat : au choix."),
+             ("A free pastry", "Croissant or pain au chocolat: your choice."))):
+        reward = loyalty.create_reward(principal=acting, brand_id=bakery.id, data={
+            "points_cost": points_cost, "reward": {"type": "free_item", "item": item}, "content": _texts(fr, en),
+            "default_locale": "fr", "coupon_ttl_minutes": 30 * 24 * 60, "stock": None, "tier_ids": []})
+        reward_ids.append(reward.reward.id)
+    loyalty.set_program(principal=acting, brand_id=bakery.id, data={
+        **rules, "stamp_card": {"size": 5, "min_amount_minor": 500, "reward_id": reward_ids[1]}})
 
 
 def _ensure_demo_pos_key() -> None:

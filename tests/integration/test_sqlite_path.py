@@ -110,3 +110,28 @@ def test_a_walk_into_the_demo_store_enters_issues_and_leaves_on_sqlite(sqlite_ap
     rows = db.session.execute(select(Presence.inside, Presence.exited_at)).all()
     assert len(rows) == 1 and rows[0].inside is False and rows[0].exited_at is not None
     assert db.session.scalar(select(func.count()).select_from(LastFix)) == 1
+
+
+def test_the_demo_till_credits_the_demo_member_fills_her_stamp_card_and_redeems_the_reward(sqlite_app):
+    seed_demo()
+    client = sqlite_app.test_client()
+    tokens = client.post("/v1/auth/shoppers/sign-in", json={"email": SHOPPER, "password": PASSWORD}).get_json()
+    shopper = bearer(tokens["access_token"])
+    card = client.get("/v1/me/cards?near=48.8575,2.3510", headers=shopper).get_json()[0]
+    live = client.get(f"/v1/me/cards/{card['id']}/pass", headers=shopper).get_json()["current_code"]
+    till = {"X-API-Key": DEMO_POS_KEY}
+    scan = client.post("/v1/pos/scan", json={"code": live}, headers=till).get_json()
+    assert scan["loyalty"]["stamp_card_size"] == 5 and scan["loyalty"]["balance"] == 0
+    answers = [client.post("/v1/pos/purchases", headers=till, json={
+        "member_token": scan["member_token"], "amount_minor": 1250, "currency": "EUR",
+        "order_reference": f"DEMO-{n}"}) for n in range(5)]
+    assert [answer.status_code for answer in answers] == [201] * 5
+    last = answers[-1].get_json()
+    assert (last["balance"], last["stamps"]) == (60, 0)
+    [reward] = last["rewards_issued"]
+    assert reward["title"] == "Une viennoiserie offerte" and reward["usable"]
+    redeemed = client.post("/v1/pos/redemptions", headers={**till, "Idempotency-Key": "demo-1"},
+                           json={"redemption_token": reward["redemption_token"], "order_reference": "DEMO-5"})
+    assert redeemed.status_code == 201 and redeemed.get_json()["coupon"]["status"] == "redeemed"
+    mine = client.get(f"/v1/me/loyalty/{scan['brand_id']}", headers=shopper).get_json()
+    assert mine["balance"] == 60
