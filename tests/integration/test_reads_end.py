@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 from sqlalchemy import event, select, text, update
+from sqlalchemy.exc import OperationalError
 
 from wallet.brands.models import Brand
 from wallet.core.transaction import end_reads
@@ -120,3 +121,17 @@ def test_the_tests_check_refuses_to_commit_a_write_the_session_could_not_see(app
     assert "commit" not in ends
     db.session.rollback()
     assert _brand_name(brand.id) == "Before"
+
+
+def test_a_commit_that_fails_at_the_end_of_the_reads_is_rolled_back_not_raised(app, make_brand, monkeypatch, caplog):
+    brand = make_brand("Reads")
+    db.session.execute(select(Brand).where(Brand.id == brand.id)).scalar_one()
+    session = db.session()
+
+    def lost(*_: Any, **__: Any) -> None:
+        raise OperationalError("COMMIT", {}, Exception("server closed the connection unexpectedly"))
+
+    monkeypatch.setattr(session, "commit", lost)
+    end_reads()
+    assert not session.in_transaction()
+    assert "could not end a request's reads with COMMIT" in caplog.text

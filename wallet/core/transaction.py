@@ -1,6 +1,7 @@
 """The unit of work: one commit point per use case, rolled back unless it reaches the end; and how
 a request's reads end (with COMMIT, which keeps the connection's prepared statements)."""
 
+import contextlib
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -64,9 +65,10 @@ def end_reads(error: BaseException | None = None) -> None:
                 raise RuntimeError("this request wrote outside transaction(): its writes would be committed at "
                                    "teardown; write inside `with transaction():`")
         session.commit()
-    except exc.SQLAlchemyError:
+    except exc.SQLAlchemyError:  # (a lost connection: the session's own teardown cleans up)
         log.warning("could not end a request's reads with COMMIT; rolling back", exc_info=True)
-        session.rollback()
+        with contextlib.suppress(exc.SQLAlchemyError):
+            session.rollback()
 
 
 def _note_statement(state: ORMExecuteState) -> None:
