@@ -18,6 +18,7 @@ class Defaults:
     # A pooled PostgreSQL connection idle this long (s) is checked before use (null: never; 0: always,
     # like pool_pre_ping): a busy process saves the check's round trip on every request.
     DATABASE_PING_IDLE_SECONDS: float | None = 10.0
+    CHECK_READS_AT_TEARDOWN = False  # tests: PostgreSQL confirms a request's reads wrote nothing before they commit
 
     MAX_CONTENT_LENGTH = 256 * 1024  # a batch of 120 fixes is ~15 KiB; nothing we take is larger
 
@@ -66,7 +67,6 @@ class Defaults:
     PUSH_LEASE_SECONDS = 60.0  # a dispatcher silent this long after a claim is presumed dead
     PUSH_POLL_SECONDS = 0.5  # how often to look for due rows without LISTEN/NOTIFY (SQLite)
     PUSH_LISTEN_SECONDS = 5.0  # longest sleep of a LISTENing dispatcher (PostgreSQL) between looks
-    CHECK_READS_AT_TEARDOWN = False  # tests: PostgreSQL confirms a request's reads wrote nothing before they commit
     PUSH_DISPATCHER_THREAD = False  # run a dispatcher thread in the server process (make run)
     FCM_PROJECT_ID: str | None = None  # default: the project of the service account
     FCM_ENDPOINT = "https://fcm.googleapis.com"

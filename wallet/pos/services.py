@@ -196,7 +196,7 @@ def record_purchase(
                 and (done.membership_id, done.amount_minor, done.currency, done.store_id)
                 == (membership_id, amount_minor, currency, store_id)):
             return Answer(done.response, replayed=True)
-        # Anything else (a refusal, a full stamp card, a race): the general path says or does it.
+        # Anything else (a refusal, a card reward the statements leave alone, a race): the general path.
     with transaction() as session:
         found = session.execute(_PROGRAM_AND_MEMBER, {"brand": brand_id, "membership": membership_id}).first()
         if found is None:
