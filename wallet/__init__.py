@@ -12,7 +12,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     ``GEOFENCE_INDEX_PRELOAD`` asks for the geofence index now)."""
     from wallet import cli, models, routes  # noqa: F401  (models: every table in the metadata)
     from wallet.config import load_config
-    from wallet.core import reads, transaction
+    from wallet.core import inputs, reads, transaction
     from wallet.core.db_events import register_engine_events
     from wallet.core.errors import register_error_handlers
     from wallet.extensions import NoCookieSessions, WalletApi, db, migrate
@@ -23,6 +23,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     transaction.init_app(app)  # after db: runs before its teardown
     reads.init_app(app)
+    inputs.init_app(app)
     register_engine_events(app)
     migrate.init_app(app, db, directory=cli.MIGRATIONS_DIR)
     api = WalletApi(app)

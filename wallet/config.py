@@ -18,9 +18,11 @@ class Defaults:
     # A pooled PostgreSQL connection idle this long (s) is checked before use (null: never; 0: always,
     # like pool_pre_ping): a busy process saves the check's round trip on every request.
     DATABASE_PING_IDLE_SECONDS: float | None = 10.0
+    DATABASE_RETRY_AFTER = 5  # s, in the Retry-After of the 503 answered while the database is unreachable
     CHECK_READS_AT_TEARDOWN = False  # tests: PostgreSQL confirms a request's reads wrote nothing before they commit
 
     MAX_CONTENT_LENGTH = 256 * 1024  # a batch of 120 fixes is ~15 KiB; nothing we take is larger
+    JSON_MAX_DEPTH = 64  # arrays and objects nested deeper are refused (ours nest 5 levels at most)
 
     ACCESS_TOKEN_TTL = 15 * 60
     REFRESH_TOKEN_TTL = 30 * 24 * 3600

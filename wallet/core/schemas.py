@@ -1,6 +1,8 @@
 """Schema conventions shared by every API schema."""
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import RAISE, Schema, validate
+
+from wallet.core.fields import Line
 
 
 class StrictSchema(Schema):
@@ -10,5 +12,5 @@ class StrictSchema(Schema):
         unknown = RAISE
 
 
-def name_field(max_length: int = 120, **kwargs: object) -> fields.String:
-    return fields.String(validate=validate.Length(min=1, max=max_length), **kwargs)  # type: ignore[arg-type]
+def name_field(max_length: int = 120, **kwargs: object) -> Line:
+    return Line(validate=validate.Length(min=1, max=max_length), **kwargs)  # type: ignore[arg-type]
