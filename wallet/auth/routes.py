@@ -1,7 +1,7 @@
 """HTTP endpoints of sign-up, sign-in, token refresh, sign-out and the shopper's own profile."""
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
+from wallet.core.blueprint import Blueprint
 
 from wallet.auth import services
 from wallet.auth.decorators import current_principal, requires

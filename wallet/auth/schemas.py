@@ -2,7 +2,7 @@
 
 from marshmallow import fields, validate
 
-from wallet.core.fields import Email, TimeZone
+from wallet.core.fields import Boolean, Email, Line, Password, TimeZone
 from wallet.core.schemas import StrictSchema, name_field
 
 PASSWORD_MIN = 10
@@ -10,8 +10,8 @@ PASSWORD_MAX = 128  # Argon2 takes any length; a bound keeps hashing cost predic
 LOCALE = validate.Regexp(r"^[a-z]{2,3}(-[A-Z]{2})?$", error="Not a locale such as 'fr-FR' or 'en'.")
 
 
-def password_field(**kwargs: object) -> fields.String:
-    return fields.String(
+def password_field(**kwargs: object) -> Password:
+    return Password(
         load_only=True,
         validate=validate.Length(
             min=PASSWORD_MIN, max=PASSWORD_MAX, error=f"Passwords have {PASSWORD_MIN} to {PASSWORD_MAX} characters."
@@ -21,15 +21,15 @@ def password_field(**kwargs: object) -> fields.String:
 
 
 class ConsentsSchema(StrictSchema):
-    location = fields.Boolean(metadata={"description": "May we use your position to offer coupons?"})
-    marketing = fields.Boolean(metadata={"description": "May brands send you marketing pushes?"})
+    location = Boolean(metadata={"description": "May we use your position to offer coupons?"})
+    marketing = Boolean(metadata={"description": "May brands send you marketing pushes?"})
 
 
 class ShopperSignUpSchema(StrictSchema):
     email = Email(required=True, validate=validate.Length(max=254))
     password = password_field(required=True)
     display_name = name_field(100, required=True)
-    locale = fields.String(load_default="fr-FR", validate=LOCALE)
+    locale = Line(load_default="fr-FR", validate=LOCALE)
     time_zone = TimeZone(load_default="Europe/Paris")
     birthday = fields.Date(load_default=None, allow_none=True)
     consents = fields.Nested(ConsentsSchema, load_default=dict)
@@ -37,11 +37,11 @@ class ShopperSignUpSchema(StrictSchema):
 
 class SignInSchema(StrictSchema):
     email = Email(required=True, validate=validate.Length(max=254))
-    password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=PASSWORD_MAX))
+    password = Password(required=True, load_only=True, validate=validate.Length(min=1, max=PASSWORD_MAX))
 
 
 class RefreshSchema(StrictSchema):
-    refresh_token = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    refresh_token = Line(required=True, validate=validate.Length(min=1, max=200))
 
 
 class TokenPairSchema(StrictSchema):
@@ -71,7 +71,7 @@ class ShopperSchema(StrictSchema):
 
 class ShopperUpdateSchema(StrictSchema):
     display_name = name_field(100)
-    locale = fields.String(validate=LOCALE)
+    locale = Line(validate=LOCALE)
     time_zone = TimeZone()
     birthday = fields.Date(allow_none=True)
     consents = fields.Nested(ConsentsSchema)
@@ -89,5 +89,5 @@ class StaffMemberSchema(StrictSchema):
     role = fields.String(dump_only=True)
     brand_id = fields.UUID(dump_only=True, allow_none=True)
     store_ids = fields.List(fields.UUID(), dump_only=True)
-    is_active = fields.Boolean(dump_only=True)
+    is_active = Boolean(dump_only=True)
     created_at = fields.DateTime(dump_only=True)

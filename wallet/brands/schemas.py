@@ -6,7 +6,7 @@ from marshmallow import ValidationError, fields, validate, validates
 
 from wallet.auth.models import Role
 from wallet.auth.schemas import password_field
-from wallet.core.fields import Email, GeoJSONPoint, TimeZone
+from wallet.core.fields import Boolean, Email, GeoJSONPoint, Line, QueryBoolean, Text, TimeZone
 from wallet.core.schemas import StrictSchema, name_field
 
 SYMBOLOGIES = ("qr", "ean13", "ean8", "upca", "code128", "code39", "itf")
@@ -17,19 +17,19 @@ COUNTRY = validate.Regexp(r"^[A-Z]{2}$", error="Not an ISO 3166-1 alpha-2 countr
 
 class _BrandFields(StrictSchema):
     name = name_field(120)
-    description = fields.String(allow_none=True, validate=validate.Length(max=2000))
-    category = fields.String(allow_none=True, validate=validate.Length(max=60))
-    website_url = fields.String(allow_none=True, validate=URL)
-    logo_url = fields.String(allow_none=True, validate=URL)
-    primary_color = fields.String(validate=COLOR)
-    secondary_color = fields.String(validate=COLOR)
-    card_number_pattern = fields.String(
+    description = Text(allow_none=True, validate=validate.Length(max=2000))
+    category = Line(allow_none=True, validate=validate.Length(max=60))
+    website_url = Line(allow_none=True, validate=URL)
+    logo_url = Line(allow_none=True, validate=URL)
+    primary_color = Line(validate=COLOR)
+    secondary_color = Line(validate=COLOR)
+    card_number_pattern = Line(
         allow_none=True,
         validate=validate.Length(min=1, max=200),
         metadata={"description": "Regular expression a loyalty card number must fully match, e.g. ^\\d{13}$"},
     )
-    default_symbology = fields.String(validate=validate.OneOf(SYMBOLOGIES))
-    listed = fields.Boolean(metadata={"description": "Shown in the public catalogue"})
+    default_symbology = Line(validate=validate.OneOf(SYMBOLOGIES))
+    listed = Boolean(metadata={"description": "Shown in the public catalogue"})
 
     @validates("card_number_pattern")
     def _compiles(self, value: str | None, **kwargs: object) -> None:
@@ -65,21 +65,21 @@ class CatalogueBrandSchema(StrictSchema):
 
 
 class BrandSchema(CatalogueBrandSchema):
-    listed = fields.Boolean(dump_only=True)
+    listed = Boolean(dump_only=True)
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
 
 
 class CatalogueQueryArgsSchema(StrictSchema):
-    q = fields.String(validate=validate.Length(min=1, max=100), metadata={"description": "Name contains"})
+    q = Line(validate=validate.Length(min=1, max=100), metadata={"description": "Name contains"})
 
 
 class _StoreFields(StrictSchema):
     name = name_field(120)
     street = name_field(200)
-    postal_code = fields.String(validate=validate.Length(min=1, max=16))
+    postal_code = Line(validate=validate.Length(min=1, max=16))
     city = name_field(100)
-    country_code = fields.String(validate=COUNTRY)
+    country_code = Line(validate=COUNTRY)
     location = GeoJSONPoint()
     time_zone = TimeZone()
 
@@ -87,9 +87,9 @@ class _StoreFields(StrictSchema):
 class StoreCreateSchema(_StoreFields):
     name = name_field(120, required=True)
     street = name_field(200, required=True)
-    postal_code = fields.String(required=True, validate=validate.Length(min=1, max=16))
+    postal_code = Line(required=True, validate=validate.Length(min=1, max=16))
     city = name_field(100, required=True)
-    country_code = fields.String(load_default="FR", validate=COUNTRY)
+    country_code = Line(load_default="FR", validate=COUNTRY)
     location = GeoJSONPoint(required=True)
     time_zone = TimeZone(load_default="Europe/Paris")
 
@@ -119,7 +119,7 @@ class StaffCreateSchema(StrictSchema):
     email = Email(required=True, validate=validate.Length(max=254))
     password = password_field(required=True)
     display_name = name_field(100, required=True)
-    role = fields.String(required=True, validate=validate.OneOf(BRAND_STAFF_ROLES))
+    role = Line(required=True, validate=validate.OneOf(BRAND_STAFF_ROLES))
     store_ids = fields.List(
         fields.UUID(), load_default=list, validate=validate.Length(max=500),
         metadata={"description": "Stores a cashier acts for (cashiers only; at least one)"},
@@ -129,9 +129,9 @@ class StaffCreateSchema(StrictSchema):
 class StaffUpdateSchema(StrictSchema):
     display_name = name_field(100)
     password = password_field()
-    role = fields.String(validate=validate.OneOf(BRAND_STAFF_ROLES))
+    role = Line(validate=validate.OneOf(BRAND_STAFF_ROLES))
     store_ids = fields.List(fields.UUID(), validate=validate.Length(max=500))
-    is_active = fields.Boolean(metadata={"description": "False signs the member out everywhere"})
+    is_active = Boolean(metadata={"description": "False signs the member out everywhere"})
 
 
 class PosKeyCreateSchema(StrictSchema):
@@ -155,4 +155,4 @@ class PosKeyCreatedSchema(PosKeySchema):
 
 
 class PosKeyQueryArgsSchema(StrictSchema):
-    include_revoked = fields.Boolean(load_default=False)
+    include_revoked = QueryBoolean(load_default=False)

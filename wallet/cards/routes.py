@@ -1,7 +1,7 @@
 """HTTP endpoints of the shopper's wallet: cards, program memberships, barcodes and passes."""
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
+from wallet.core.blueprint import Blueprint
 
 from wallet.auth.decorators import current_principal, requires
 from wallet.auth.principal import SHOPPER

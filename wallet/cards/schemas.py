@@ -7,14 +7,14 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate
 
-from wallet.core.fields import GeoJSONPoint
+from wallet.core.fields import Boolean, GeoJSONPoint, Line, QueryBoolean
 from wallet.core.schemas import StrictSchema, name_field
 from wallet.passes.symbologies import Symbology
 
 SYMBOLOGY = validate.OneOf([s.value for s in Symbology])
 
 
-class LatLon(fields.String):
+class LatLon(Line):
     """``lat,lon`` in decimal degrees, as a query string value."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> tuple[float, float]:
@@ -36,15 +36,15 @@ class LatLon(fields.String):
 class CardCreateSchema(StrictSchema):
     brand_id = fields.UUID(metadata={"description": "A catalogue brand; its number format and barcode apply"})
     shop_name = name_field(120, metadata={"description": "A shop outside the catalogue (instead of brand_id)"})
-    number = fields.String(required=True, validate=validate.Length(min=1, max=128),
+    number = Line(required=True, validate=validate.Length(min=1, max=128),
                            metadata={"description": "The number as printed or scanned from the card"})
-    symbology = fields.String(validate=SYMBOLOGY,
+    symbology = Line(validate=SYMBOLOGY,
                               metadata={"description": "Required for shops outside the catalogue"})
-    label = fields.String(allow_none=True, validate=validate.Length(max=120))
+    label = Line(allow_none=True, validate=validate.Length(max=120))
 
 
 class CardUpdateSchema(StrictSchema):
-    label = fields.String(allow_none=True, validate=validate.Length(max=120))
+    label = Line(allow_none=True, validate=validate.Length(max=120))
     shop_name = name_field(120)
 
 
@@ -87,11 +87,11 @@ class CardQueryArgsSchema(StrictSchema):
 
 
 class BarcodeQueryArgsSchema(StrictSchema):
-    format = fields.String(load_default="png", validate=validate.OneOf(["png", "svg"]))
+    format = Line(load_default="png", validate=validate.OneOf(["png", "svg"]))
     scale = fields.Integer(validate=validate.Range(1, 20), metadata={"description": "Pixels per module"})
     height = fields.Integer(validate=validate.Range(10, 600), metadata={"description": "Bar height (1D codes)"})
-    text = fields.Boolean(load_default=True, metadata={"description": "Human-readable line under 1D codes"})
-    quiet_zone = fields.Boolean(load_default=True)
+    text = QueryBoolean(load_default=True, metadata={"description": "Human-readable line under 1D codes"})
+    quiet_zone = QueryBoolean(load_default=True)
 
 
 class MembershipCreateSchema(StrictSchema):

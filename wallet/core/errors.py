@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app, jsonify
 from marshmallow import Schema, fields
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
 
@@ -97,6 +98,13 @@ class TooManyRequests(WalletError):
         self.retry_after = retry_after
 
 
+class DatabaseUnavailable(WalletError):
+    """The database cannot be reached (refused, lost or saturated connections): retry later."""
+
+    status = 503
+    reason = "database_unavailable"
+
+
 class ErrorSchema(Schema):
     """The one error body of the API."""
 
@@ -160,7 +168,41 @@ def handle_unexpected_error(error: Exception) -> Response:
     return _respond(error_body(500, "An unexpected error occurred.", "internal_error"))
 
 
+# SQLSTATEs of a database that is there but will not serve: connection exceptions (class 08), a
+# server shutting down or starting (57P01-57P03), no connection slot left (53300).
+_UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+_SQLITE_UNAVAILABLE = ("unable to open database file", "database is locked")
+
+
+def is_database_unavailable(error: BaseException) -> bool:
+    """True when ``error`` says the database cannot be reached now, rather than refusing a statement."""
+    if isinstance(error, sa_exc.TimeoutError):  # every pooled connection busy for pool_timeout
+        return True
+    if not isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError):
+        return False
+    if error.connection_invalidated:
+        return True
+    original = error.orig
+    if type(original).__module__.startswith("sqlite3"):
+        return any(text in str(original) for text in _SQLITE_UNAVAILABLE)
+    sqlstate = getattr(original, "sqlstate", None)
+    if sqlstate is None:  # psycopg's own: refused, closed or broken connections have no SQLSTATE
+        return True
+    return sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
+
+
+def handle_database_error(error: sa_exc.SQLAlchemyError) -> Response:
+    if not is_database_unavailable(error):
+        return handle_unexpected_error(error)
+    current_app.logger.warning("database unavailable: %s", type(error.__cause__ or error).__name__)
+    retry_after = str(current_app.config["DATABASE_RETRY_AFTER"])
+    return handle_wallet_error(DatabaseUnavailable("The database is unavailable; retry later.",
+                                                   headers={"Retry-After": retry_after}))
+
+
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(WalletError, handle_wallet_error)
+    app.register_error_handler(sa_exc.DBAPIError, handle_database_error)
+    app.register_error_handler(sa_exc.TimeoutError, handle_database_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(Exception, handle_unexpected_error)

@@ -5,9 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from marshmallow import ValidationError
 from sqlalchemy import Select, func, select
 
 from wallet.extensions import db
+
+# Row offsets are signed 64-bit integers in PostgreSQL and SQLite alike: the last row a page asks
+# for must be within them, or the database refuses the query (a 422 here instead).
+MAX_ROW = 2**63 - 1
 
 T = TypeVar("T")
 
@@ -23,6 +28,12 @@ def paginate(query: Select[Any], *, page: int, page_size: int) -> Page[Any]:
     total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
     items = list(db.session.scalars(query.limit(page_size).offset((page - 1) * page_size)))
     return Page(items=items, total=total)
+
+
+def check_page_bounds(parameters: Any) -> None:
+    """Refuse ``page`` × ``page_size`` beyond ``MAX_ROW`` (a webargs validator of the pagination arguments)."""
+    if parameters.page * parameters.page_size > MAX_ROW:
+        raise ValidationError({"page": [f"Too far: page × page_size must not exceed {MAX_ROW}."]})
 
 
 def paged(page: Page[T], pagination_parameters: Any) -> list[T]:

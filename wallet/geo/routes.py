@@ -1,7 +1,7 @@
 """HTTP endpoints of geofences, for brand staff."""
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
+from wallet.core.blueprint import Blueprint
 
 from wallet.auth.decorators import current_principal, requires
 from wallet.auth.models import Role

@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate
 
-from wallet.core.fields import GeoJSONPoint
+from wallet.core.fields import Boolean, GeoJSONPoint
 from wallet.core.schemas import StrictSchema, name_field
 from wallet.geo import geometry
 from wallet.geo.models import CIRCLE
@@ -36,7 +36,7 @@ class GeofenceCreateSchema(StrictSchema):
     name = name_field(120, required=True)
     circle = fields.Nested(CircleSchema, metadata={"description": "A circle, or else a polygon"})
     polygon = GeoJSONPolygon(metadata={"description": "GeoJSON Polygon or MultiPolygon, at most 2,000 vertices"})
-    active = fields.Boolean(load_default=True)
+    active = Boolean(load_default=True)
 
 
 class GeofenceUpdateSchema(StrictSchema):
@@ -44,7 +44,7 @@ class GeofenceUpdateSchema(StrictSchema):
     name = name_field(120)
     circle = fields.Nested(CircleSchema)
     polygon = GeoJSONPolygon()
-    active = fields.Boolean()
+    active = Boolean()
 
 
 class GeofenceQueryArgsSchema(StrictSchema):
@@ -59,7 +59,7 @@ class GeofenceSchema(StrictSchema):
     kind = fields.String(dump_only=True, metadata={"description": "circle or polygon"})
     circle = fields.Method("_circle", dump_only=True, allow_none=True)
     polygon = fields.Method("_polygon", dump_only=True, allow_none=True)
-    active = fields.Boolean(dump_only=True)
+    active = Boolean(dump_only=True)
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
 

@@ -2,7 +2,7 @@
 
 from flask import Response
 from flask.views import MethodView
-from flask_smorest import Blueprint
+from wallet.core.blueprint import Blueprint
 
 from wallet.auth.decorators import current_principal, requires
 from wallet.core.pagination import paged

@@ -2,6 +2,7 @@
 
 from marshmallow import fields, validate
 
+from wallet.core.fields import Boolean, Line
 from wallet.core.schemas import StrictSchema
 
 SUPPRESSED = "null when the row is suppressed (fewer distinct shoppers than min_shoppers)"
@@ -14,9 +15,9 @@ class FunnelQueryArgsSchema(StrictSchema):
 
 
 class FunnelChartQueryArgsSchema(FunnelQueryArgsSchema):
-    kind = fields.String(load_default="funnel", validate=validate.OneOf(["funnel", "daily"]),
+    kind = Line(load_default="funnel", validate=validate.OneOf(["funnel", "daily"]),
                          metadata={"description": "funnel: the stages over the range; daily: a series per day"})
-    format = fields.String(load_default="png", validate=validate.OneOf(["png", "svg"]))
+    format = Line(load_default="png", validate=validate.OneOf(["png", "svg"]))
 
 
 
@@ -30,7 +31,7 @@ class RatesSchema(StrictSchema):
 
 
 class FiguresSchema(StrictSchema):
-    suppressed = fields.Boolean(dump_only=True, metadata={"description": "Figures withheld: too few shoppers"})
+    suppressed = Boolean(dump_only=True, metadata={"description": "Figures withheld: too few shoppers"})
     shoppers = fields.Integer(dump_only=True, allow_none=True,
                               metadata={"description": f"Distinct shoppers who entered; {SUPPRESSED}"})
     entries = fields.Integer(dump_only=True, allow_none=True)
@@ -39,7 +40,7 @@ class FiguresSchema(StrictSchema):
     pushes_sent = fields.Integer(dump_only=True, allow_none=True)
     pushes_failed = fields.Integer(dump_only=True, allow_none=True, metadata={"description": "Dead-lettered"})
     pushes_pending = fields.Integer(dump_only=True, allow_none=True, metadata={"description": "Not sent yet"})
-    pushes_suppressed = fields.Dict(keys=fields.String(), values=fields.Integer(), dump_only=True, allow_none=True,
+    pushes_suppressed = fields.Dict(keys=Line(), values=fields.Integer(), dump_only=True, allow_none=True,
                                     metadata={"description": "Pushes held back, by reason (daily_cap, quiet_hours, "
                                                              "brand_opt_out, no_marketing_consent, ...)"})
     pushes_suppressed_total = fields.Integer(dump_only=True, allow_none=True)

@@ -57,11 +57,21 @@ class DateRange:
 
 def resolve_range(since: dt.date | None, until: dt.date | None, *, today: dt.date, default_days: int,
                   max_days: int) -> DateRange:
-    """The requested UTC days: by default the last ``default_days`` up to today; at most ``max_days``."""
-    if until is None:
-        until = today if since is None else min(today, since + dt.timedelta(days=default_days - 1))
-    if since is None:
-        since = until - dt.timedelta(days=default_days - 1)
+    """The requested UTC days: by default the last ``default_days`` up to today; at most ``max_days``;
+    all within the calendar (the range ends at the midnight after its last day, which must exist)."""
+    if until is not None and until >= dt.date.max:
+        raise ValidationFailed("The range must end before 9999-12-31.",
+                               errors={"query": {"to": [f"Must be before {dt.date.max.isoformat()}."]}})
+    try:
+        if until is None:
+            until = today if since is None else min(today, since + dt.timedelta(days=default_days - 1))
+        if since is None:
+            since = until - dt.timedelta(days=default_days - 1)
+    except OverflowError:
+        field = "from" if until is None else "to"
+        raise ValidationFailed("The default range would leave the calendar (years 1 to 9999).",
+                               errors={"query": {field: ["Give both 'from' and 'to' this close to the calendar's "
+                                                         "ends."]}}) from None
     if since > until:
         raise ValidationFailed("The range ends before it starts.",
                                errors={"query": {"from": ["Must be on or before 'to'."]}})

@@ -2,32 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any
-
-import msgspec
 from marshmallow import fields, validate
 
+from wallet.core.fields import AwareDateTime, Boolean, Line
 from wallet.core.schemas import StrictSchema
 from wallet.geo.schemas import MonitorSchema
 
 MAX_BATCH = 120
-
-
-class AwareDateTime(fields.AwareDateTime):
-    """An RFC 3339 time with its offset (a naive time is refused), converted to UTC. Read by msgspec's
-    parser, the one the hot path decodes batches with (``wire``), so that both accept the same times."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dt.datetime:
-        if type(value) is not str:
-            raise self.make_error("invalid", input=value, obj_type=self.OBJ_TYPE)
-        try:
-            result = msgspec.convert(value, dt.datetime)
-        except msgspec.ValidationError as error:
-            raise self.make_error("invalid", input=value, obj_type=self.OBJ_TYPE) from error
-        if result.tzinfo is None:
-            raise self.make_error("invalid_awareness", awareness=self.AWARENESS, obj_type=self.OBJ_TYPE)
-        return result.astimezone(dt.UTC)
 
 
 class _Position(StrictSchema):
@@ -36,7 +17,7 @@ class _Position(StrictSchema):
     accuracy_m = fields.Float(required=True, validate=validate.Range(0, 100_000, min_inclusive=False),
                               metadata={"description": "Horizontal accuracy (68 %), metres"})
     recorded_at = AwareDateTime(required=True, metadata={"description": "When the phone took the fix, with offset"})
-    mocked = fields.Boolean(load_default=False, metadata={"description": "The OS flagged a mock location"})
+    mocked = Boolean(load_default=False, metadata={"description": "The OS flagged a mock location"})
 
 
 class FixSchema(_Position):
@@ -50,7 +31,7 @@ class FixBatchSchema(StrictSchema):
 
 class RegionEventSchema(_Position):
     geofence_id = fields.UUID(required=True, metadata={"description": "The monitored region the OS reported"})
-    type = fields.String(required=True, validate=validate.OneOf(["enter", "exit"]))
+    type = Line(required=True, validate=validate.OneOf(["enter", "exit"]))
 
 
 class RegionEventBatchSchema(StrictSchema):
@@ -77,7 +58,7 @@ class IssuedCouponSchema(StrictSchema):
 
 class RecordedSchema(StrictSchema):
     accepted = fields.Integer(dump_only=True)
-    rejected = fields.Dict(keys=fields.String(), values=fields.Integer(), dump_only=True,
+    rejected = fields.Dict(keys=Line(), values=fields.Integer(), dump_only=True,
                            metadata={"description": "Refused fixes by reason: future, stale, inaccurate, mocked, "
                                                     "impossible_speed (and unknown_region for region events)"})
     events = fields.List(fields.Nested(PresenceEventSchema), dump_only=True)

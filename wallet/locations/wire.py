@@ -6,7 +6,7 @@ in the plain shape every app sends is decoded here by msgspec straight into ``Fi
 annotations carry the schema's ranges (~0.3 µs per fix). Anything else — a string for a number, an
 unknown field, malformed JSON — returns ``None`` and the caller falls back on the schema, so that
 every refusal is the schema's own 4xx. Times are read by the same RFC 3339 parser on both paths
-(``schemas.AwareDateTime``). ``tests/unit/test_location_wire.py`` checks that both readings and both
+(``wallet.core.fields.AwareDateTime``). ``tests/unit/test_location_wire.py`` checks that both readings and both
 writings agree.
 """
 
@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import msgspec
 from flask import Request
 
+from wallet.core.fields import to_utc
 from wallet.core.wire import decode_plain
 from wallet.locations.filters import Fix
 from wallet.locations.schemas import MAX_BATCH
@@ -35,17 +36,19 @@ def parse_fix_batch(request: Request) -> list[Fix] | None:
     batch = decode_plain(_DECODER, request)
     if batch is None:
         return None
-    return [fix if fix.recorded_at.tzinfo is dt.UTC else _in_utc(fix) for fix in batch.fixes]
+    fixes = [fix if fix.recorded_at.tzinfo is dt.UTC else _in_utc(fix) for fix in batch.fixes]
+    return None if None in fixes else fixes  # a time UTC cannot hold: the schema refuses it
+
+
+def _in_utc(fix: Fix) -> Fix | None:
+    recorded_at = to_utc(fix.recorded_at)
+    return None if recorded_at is None else msgspec.structs.replace(fix, recorded_at=recorded_at)
 
 
 def parse_fix_batch_arguments(request: Request) -> tuple[dict[str, list[Fix]]] | None:
     """``(batch,)`` as ``FixBatchSchema`` loads it (for ``core.wire.plain_arguments``), or None."""
     fixes = parse_fix_batch(request)
     return None if fixes is None else ({"fixes": fixes},)
-
-
-def _in_utc(fix: Fix) -> Fix:
-    return msgspec.structs.replace(fix, recorded_at=fix.recorded_at.astimezone(dt.UTC))
 
 
 def dump_recorded(recorded: Any) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from wallet.auth.schemas import LOCALE
 from wallet.cards.schemas import CardBrandSchema
+from wallet.core.fields import AwareDateTime, Boolean, Line, QueryBoolean
 from wallet.core.schemas import StrictSchema
 from wallet.offers.schemas import (
     CURRENCIES,
@@ -49,7 +50,7 @@ class StampCardSchema(StrictSchema):
 class LoyaltyProgramWriteSchema(StrictSchema):
     """The whole program: a PUT replaces every rule."""
 
-    currency = fields.String(required=True, validate=_currency,
+    currency = Line(required=True, validate=_currency,
                              metadata={"description": "ISO 4217: purchases in it earn"})
     points_per_unit = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=1000))
     unit_minor = fields.Integer(strict=True, load_default=100, validate=validate.Range(min=1, max=1_000_000),
@@ -85,12 +86,12 @@ class LoyaltyProgramSchema(StrictSchema):
 
 
 class _TierFields(StrictSchema):
-    name = fields.String(validate=validate.Length(min=1, max=60))
+    name = Line(validate=validate.Length(min=1, max=60))
     threshold_points = _points(metadata={"description": "Points earned over the last 12 months to be in this tier"})
 
 
 class TierCreateSchema(_TierFields):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=60))
+    name = Line(required=True, validate=validate.Length(min=1, max=60))
     threshold_points = _points(required=True)
 
 
@@ -126,7 +127,7 @@ class CatalogueRewardSchema(RewardSchema):
 
 
 def _content(**kwargs: Any) -> fields.Dict:
-    return fields.Dict(keys=fields.String(validate=LOCALE), values=fields.Nested(OfferTextSchema),
+    return fields.Dict(keys=Line(validate=LOCALE), values=fields.Nested(OfferTextSchema),
                        validate=_has_required_locales,
                        metadata={"description": "Texts by locale; fr and en are required"}, **kwargs)
 
@@ -135,7 +136,7 @@ class _RewardFields(StrictSchema):
     points_cost = _points(1)
     reward = fields.Nested(CatalogueRewardSchema)
     content = _content()
-    default_locale = fields.String(validate=LOCALE)
+    default_locale = Line(validate=LOCALE)
     coupon_ttl_minutes = fields.Integer(
         strict=True, validate=validate.Range(min=MIN_COUPON_TTL_MINUTES, max=MAX_COUPON_TTL_MINUTES),
         metadata={"description": "How long a claimed coupon stays usable"})
@@ -144,14 +145,14 @@ class _RewardFields(StrictSchema):
     max_per_shopper = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1, max=MAX_COUNT))
     tier_ids = fields.List(fields.UUID(), validate=validate.Length(max=20),
                            metadata={"description": "Only members of these tiers may claim it; empty: any member"})
-    available_until = fields.AwareDateTime(allow_none=True, metadata={"description": "null: no end"})
+    available_until = AwareDateTime(allow_none=True, metadata={"description": "null: no end"})
 
 
 class RewardCreateSchema(_RewardFields):
     points_cost = _points(1, required=True)
     reward = fields.Nested(CatalogueRewardSchema, required=True)
     content = _content(required=True)
-    default_locale = fields.String(load_default="fr", validate=LOCALE)
+    default_locale = Line(load_default="fr", validate=LOCALE)
     coupon_ttl_minutes = fields.Integer(
         strict=True, load_default=MAX_COUPON_TTL_MINUTES,
         validate=validate.Range(min=MIN_COUPON_TTL_MINUTES, max=MAX_COUPON_TTL_MINUTES))
@@ -161,11 +162,11 @@ class RewardCreateSchema(_RewardFields):
 
 
 class RewardUpdateSchema(_RewardFields):
-    active = fields.Boolean(metadata={"description": "false pauses claims, true resumes them"})
+    active = Boolean(metadata={"description": "false pauses claims, true resumes them"})
 
 
 class RewardQueryArgsSchema(StrictSchema):
-    include_retired = fields.Boolean(load_default=False)
+    include_retired = QueryBoolean(load_default=False)
 
 
 class RewardStaffSchema(StrictSchema):
@@ -175,7 +176,7 @@ class RewardStaffSchema(StrictSchema):
     status = fields.String(dump_only=True, metadata={"description": "active, paused or retired"})
     points_cost = fields.Integer(dump_only=True)
     reward = fields.Nested(RewardSchema, dump_only=True, attribute="reward_spec")
-    content = fields.Dict(keys=fields.String(), values=fields.Nested(OfferTextSchema), dump_only=True)
+    content = fields.Dict(keys=Line(), values=fields.Nested(OfferTextSchema), dump_only=True)
     default_locale = fields.String(dump_only=True)
     coupon_ttl_minutes = fields.Integer(dump_only=True)
     stock = fields.Integer(dump_only=True, allow_none=True)
@@ -210,7 +211,7 @@ class MemberSchema(_StandingFields):
 
 
 class MemberQueryArgsSchema(StrictSchema):
-    member_number = fields.String(validate=validate.Regexp(r"^\d{6,32}$", error="Digits only."))
+    member_number = Line(validate=validate.Regexp(r"^\d{6,32}$", error="Digits only."))
 
 
 class LedgerEntrySchema(StrictSchema):
@@ -229,8 +230,8 @@ class LedgerEntrySchema(StrictSchema):
 
 class TierOverrideSchema(StrictSchema):
     tier_id = fields.UUID(required=True, allow_none=True, metadata={"description": "null lifts the override"})
-    until = fields.AwareDateTime(allow_none=True, load_default=None, metadata={"description": "null: until lifted"})
-    reason = fields.String(validate=validate.Length(min=1, max=200), load_default=None)
+    until = AwareDateTime(allow_none=True, load_default=None, metadata={"description": "null: until lifted"})
+    reason = Line(validate=validate.Length(min=1, max=200), load_default=None)
 
     @validates_schema
     def _reason_for_an_override(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -242,7 +243,7 @@ class AdjustmentCreateSchema(StrictSchema):
     points = fields.Integer(required=True, strict=True,
                             validate=validate.Range(min=-MAX_ADJUSTMENT, max=MAX_ADJUSTMENT),
                             metadata={"description": "Non-zero; a negative adjustment never takes the balance below 0"})
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    reason = Line(required=True, validate=validate.Length(min=1, max=200))
 
     @validates_schema
     def _not_zero(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -262,7 +263,7 @@ class MyLoyaltySchema(_StandingFields):
     brand = fields.Nested(CardBrandSchema, dump_only=True)
     membership_id = fields.UUID(dump_only=True)
     member_number = fields.String(dump_only=True, attribute="membership.member_number")
-    has_program = fields.Boolean(dump_only=True, metadata={"description": "false: the brand gives no points yet"})
+    has_program = Boolean(dump_only=True, metadata={"description": "false: the brand gives no points yet"})
     expiring_points = fields.Integer(dump_only=True,
                                      metadata={"description": "Points that expire before expiring_by"})
     expiring_by = fields.DateTime(dump_only=True, allow_none=True)
@@ -280,7 +281,7 @@ class MyLedgerEntrySchema(StrictSchema):
 
 
 class MyRewardQueryArgsSchema(StrictSchema):
-    affordable = fields.Boolean(load_default=False,
+    affordable = QueryBoolean(load_default=False,
                                 metadata={"description": "Only rewards the member can claim now"})
 
 
@@ -293,9 +294,9 @@ class MyRewardSchema(StrictSchema):
     reward = fields.Nested(RewardSchema, dump_only=True, attribute="reward_spec")
     points_cost = fields.Integer(dump_only=True)
     coupon_ttl_minutes = fields.Integer(dump_only=True)
-    affordable = fields.Boolean(dump_only=True, metadata={"description": "The balance pays for it"})
-    eligible = fields.Boolean(dump_only=True, metadata={"description": "The member's tier may claim it"})
-    available = fields.Boolean(dump_only=True, metadata={"description": "In stock"})
+    affordable = Boolean(dump_only=True, metadata={"description": "The balance pays for it"})
+    eligible = Boolean(dump_only=True, metadata={"description": "The member's tier may claim it"})
+    available = Boolean(dump_only=True, metadata={"description": "In stock"})
 
 
 class ClaimSchema(StrictSchema):

@@ -8,7 +8,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from wallet.auth.schemas import LOCALE
 from wallet.cards.schemas import CardBrandSchema
-from wallet.core.fields import GeoJSONPoint
+from wallet.core.fields import AwareDateTime, Boolean, GeoJSONPoint, Line, Text
 from wallet.core.schemas import StrictSchema
 from wallet.offers.models import (
     ACTIVE,
@@ -77,12 +77,12 @@ def _currency(value: str) -> None:
 class RewardSchema(StrictSchema):
     """What the coupon gives; exactly the fields of its type."""
 
-    type = fields.String(required=True, validate=validate.OneOf(REWARD_TYPES))
+    type = Line(required=True, validate=validate.OneOf(REWARD_TYPES))
     percent = fields.Integer(strict=True, validate=validate.Range(min=1, max=100),
                              metadata={"description": "percent_off: 1–100"})
     amount_minor = _count(MAX_AMOUNT_MINOR, metadata={"description": "amount_off: in minor units (cents)"})
-    currency = fields.String(validate=_currency, metadata={"description": "amount_off: ISO 4217, e.g. EUR"})
-    item = fields.String(validate=validate.Length(min=1, max=120), metadata={"description": "free_item: what"})
+    currency = Line(validate=_currency, metadata={"description": "amount_off: ISO 4217, e.g. EUR"})
+    item = Line(validate=validate.Length(min=1, max=120), metadata={"description": "free_item: what"})
     points = _count(metadata={"description": "bonus_points: how many"})
 
     @validates_schema
@@ -99,9 +99,9 @@ class RewardSchema(StrictSchema):
 class OfferTextSchema(StrictSchema):
     """The offer's words in one language."""
 
-    title = fields.String(required=True, validate=validate.Length(min=1, max=80))
-    description = fields.String(required=True, validate=validate.Length(min=1, max=500))
-    terms = fields.String(load_default="", validate=validate.Length(max=2000))
+    title = Line(required=True, validate=validate.Length(min=1, max=80))
+    description = Text(required=True, validate=validate.Length(min=1, max=500))
+    terms = Text(load_default="", validate=validate.Length(max=2000))
 
 
 def _has_required_locales(content: dict[str, Any]) -> None:
@@ -114,7 +114,7 @@ def _has_required_locales(content: dict[str, Any]) -> None:
 
 def _content_field(**kwargs: Any) -> fields.Dict:
     return fields.Dict(
-        keys=fields.String(validate=LOCALE), values=fields.Nested(OfferTextSchema), validate=_has_required_locales,
+        keys=Line(validate=LOCALE), values=fields.Nested(OfferTextSchema), validate=_has_required_locales,
         metadata={"description": "Texts by locale ('fr', 'en', 'fr-CA', ...); fr and en are required"}, **kwargs,
     )
 
@@ -126,8 +126,8 @@ class ScheduleWindowSchema(StrictSchema):
         fields.Integer(strict=True, validate=validate.Range(min=0, max=6)), required=True,
         validate=validate.Length(min=1, max=7), metadata={"description": "0 = Monday … 6 = Sunday"},
     )
-    start = fields.String(required=True, validate=CLOCK, metadata={"description": "HH:MM, included"})
-    end = fields.String(required=True, validate=CLOCK_OR_MIDNIGHT,
+    start = Line(required=True, validate=CLOCK, metadata={"description": "HH:MM, included"})
+    end = Line(required=True, validate=CLOCK_OR_MIDNIGHT,
                         metadata={"description": "HH:MM, excluded; after start ('24:00' for midnight)"})
 
     @validates_schema
@@ -153,18 +153,18 @@ def _tier_ids_field(**kwargs: Any) -> fields.List:
 class _OfferFields(StrictSchema):
     reward = fields.Nested(RewardSchema)
     content = _content_field()
-    default_locale = fields.String(validate=LOCALE, metadata={"description": "One of the content's locales"})
-    valid_from = fields.AwareDateTime()
-    valid_until = fields.AwareDateTime(metadata={"description": "After valid_from (excluded)"})
+    default_locale = Line(validate=LOCALE, metadata={"description": "One of the content's locales"})
+    valid_from = AwareDateTime()
+    valid_until = AwareDateTime(metadata={"description": "After valid_from (excluded)"})
     schedule = fields.List(fields.Nested(ScheduleWindowSchema), validate=validate.Length(max=50),
                            metadata={"description": "Weekly windows in the store's time zone; empty: any time"})
-    trigger = fields.String(validate=validate.OneOf(TRIGGERS))
+    trigger = Line(validate=validate.OneOf(TRIGGERS))
     dwell_minutes = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1, max=240),
                                    metadata={"description": "Minutes inside before a dwell offer triggers"})
     geofence_ids = fields.List(fields.UUID(), validate=validate.Length(max=500),
                                metadata={"description": "Fences of this brand the offer listens to"})
-    all_stores = fields.Boolean(metadata={"description": "Listen to every fence of the brand instead"})
-    audience = fields.String(validate=validate.OneOf(AUDIENCES),
+    all_stores = Boolean(metadata={"description": "Listen to every fence of the brand instead"})
+    audience = Line(validate=validate.OneOf(AUDIENCES),
                              metadata={"description": "Always among shoppers opted in to the brand"})
     tier_ids = _tier_ids_field()
     max_per_shopper = _count(allow_none=True)
@@ -181,14 +181,14 @@ class _OfferFields(StrictSchema):
 class OfferCreateSchema(_OfferFields):
     reward = fields.Nested(RewardSchema, required=True)
     content = _content_field(required=True)
-    default_locale = fields.String(load_default="fr", validate=LOCALE)
-    valid_from = fields.AwareDateTime(required=True)
-    valid_until = fields.AwareDateTime(required=True)
+    default_locale = Line(load_default="fr", validate=LOCALE)
+    valid_from = AwareDateTime(required=True)
+    valid_until = AwareDateTime(required=True)
     schedule = fields.List(fields.Nested(ScheduleWindowSchema), load_default=list, validate=validate.Length(max=50))
-    trigger = fields.String(load_default=ENTER, validate=validate.OneOf(TRIGGERS))
+    trigger = Line(load_default=ENTER, validate=validate.OneOf(TRIGGERS))
     geofence_ids = fields.List(fields.UUID(), load_default=list, validate=validate.Length(max=500))
-    all_stores = fields.Boolean(load_default=False)
-    audience = fields.String(load_default=OPTED_IN, validate=validate.OneOf(AUDIENCES))
+    all_stores = Boolean(load_default=False)
+    audience = Line(load_default=OPTED_IN, validate=validate.OneOf(AUDIENCES))
     tier_ids = _tier_ids_field(load_default=list)
     coupon_ttl_minutes = fields.Integer(
         strict=True, load_default=120,
@@ -205,7 +205,7 @@ class OfferSchema(StrictSchema):
     brand_id = fields.UUID(dump_only=True)
     status = fields.String(dump_only=True, metadata={"description": "draft, active, paused or ended"})
     reward = fields.Nested(RewardSchema, dump_only=True)
-    content = fields.Dict(keys=fields.String(), values=fields.Nested(OfferTextSchema), dump_only=True)
+    content = fields.Dict(keys=Line(), values=fields.Nested(OfferTextSchema), dump_only=True)
     default_locale = fields.String(dump_only=True)
     valid_from = fields.DateTime(dump_only=True)
     valid_until = fields.DateTime(dump_only=True)
@@ -213,7 +213,7 @@ class OfferSchema(StrictSchema):
     trigger = fields.String(dump_only=True)
     dwell_minutes = fields.Integer(dump_only=True, allow_none=True)
     geofence_ids = fields.List(fields.UUID(), dump_only=True)
-    all_stores = fields.Boolean(dump_only=True)
+    all_stores = Boolean(dump_only=True)
     audience = fields.String(dump_only=True)
     tier_ids = fields.List(fields.UUID(), dump_only=True)
     max_per_shopper = fields.Integer(dump_only=True, allow_none=True)
@@ -227,7 +227,7 @@ class OfferSchema(StrictSchema):
 
 
 class OfferQueryArgsSchema(StrictSchema):
-    status = fields.String(validate=validate.OneOf(OFFER_STATUSES))
+    status = Line(validate=validate.OneOf(OFFER_STATUSES))
 
 
 # --- coupons (shoppers) -------------------------------------------------------------------------
@@ -260,7 +260,7 @@ class CouponSchema(StrictSchema):
 
 
 class CouponQueryArgsSchema(StrictSchema):
-    status = fields.String(validate=validate.OneOf(COUPON_STATUSES),
+    status = Line(validate=validate.OneOf(COUPON_STATUSES),
                            metadata={"description": "active (usable now), redeemed or expired"})
 
 
@@ -275,5 +275,5 @@ class ScannedCouponSchema(StrictSchema):
     status = fields.String(dump_only=True, metadata={"description": "active, redeemed, expired or void"})
     issued_at = fields.DateTime(dump_only=True)
     expires_at = fields.DateTime(dump_only=True)
-    usable = fields.Boolean(dump_only=True)
+    usable = Boolean(dump_only=True)
     why_not = fields.String(dump_only=True, metadata={"description": "When not usable: expired, redeemed or void"})

@@ -49,4 +49,8 @@ def image_response(rendered: PassImage) -> Response:
     response.add_etag()
     response.cache_control.private = True
     response.cache_control.max_age = rendered.max_age
-    return response.make_conditional(request)
+    response = response.make_conditional(request)
+    # werkzeug's make_conditional stamps a Date, which the HTTP server (gunicorn) adds to every
+    # answer as well: the client would get two. The date is the server's to give.
+    del response.headers["Date"]
+    return response

@@ -2,6 +2,7 @@
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
+from wallet.core.fields import Line
 from wallet.core.schemas import StrictSchema
 from wallet.loyalty.schemas import TierBriefSchema
 from wallet.offers.schemas import CURRENCIES, MAX_AMOUNT_MINOR, RewardSchema, ScannedCouponSchema
@@ -36,7 +37,7 @@ class PosContextSchema(StrictSchema):
 
 
 class ScanSchema(StrictSchema):
-    code = fields.String(required=True, validate=validate.Length(min=1, max=512),
+    code = Line(required=True, validate=validate.Length(min=1, max=512),
                          metadata={"description": "The decoded text of what was scanned, or the typed fallback code"})
     store_id = fields.UUID(metadata={"description": "The till's store; needed when a cashier works in several"})
 
@@ -100,11 +101,11 @@ class ScanResultSchema(StrictSchema):
 
 
 class PurchaseCreateSchema(StrictSchema):
-    member_token = fields.String(required=True, validate=TOKEN,
+    member_token = Line(required=True, validate=TOKEN,
                                  metadata={"description": "member_token of the scan of the member's card"})
     amount_minor = _amount(required=True, metadata={"description": "What the member paid, in minor units"})
-    currency = fields.String(required=True, validate=_currency, metadata={"description": "ISO 4217, the program's"})
-    order_reference = fields.String(required=True, validate=ORDER_REFERENCE, metadata={
+    currency = Line(required=True, validate=_currency, metadata={"description": "ISO 4217, the program's"})
+    order_reference = Line(required=True, validate=ORDER_REFERENCE, metadata={
         "description": "The POS order id: one purchase per reference and brand (a replay gets the first answer)"})
     store_id = fields.UUID(metadata={"description": "The till's store; needed when a cashier works in several"})
 
@@ -128,13 +129,13 @@ class PurchaseResultSchema(StrictSchema):
 
 
 class RefundCreateSchema(StrictSchema):
-    order_reference = fields.String(required=True, validate=ORDER_REFERENCE,
+    order_reference = Line(required=True, validate=ORDER_REFERENCE,
                                     metadata={"description": "The purchase's order reference"})
-    refund_reference = fields.String(required=True, validate=ORDER_REFERENCE, metadata={
+    refund_reference = Line(required=True, validate=ORDER_REFERENCE, metadata={
         "description": "The POS refund id: one refund per reference and brand (a replay gets the first answer)"})
     amount_minor = _amount(required=True, metadata={"description": "What is given back; refunds add up to at most "
                                                                    "the purchase's amount"})
-    currency = fields.String(required=True, validate=_currency, metadata={"description": "The purchase's"})
+    currency = Line(required=True, validate=_currency, metadata={"description": "The purchase's"})
     store_id = fields.UUID(metadata={"description": "The till's store; needed when a cashier works in several"})
 
 
@@ -170,14 +171,14 @@ class IdempotencyHeaderSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    idempotency_key = fields.String(required=True, data_key="Idempotency-Key", validate=IDEMPOTENCY_KEY, metadata={
+    idempotency_key = Line(required=True, data_key="Idempotency-Key", validate=IDEMPOTENCY_KEY, metadata={
         "description": "Unique per redemption attempt (e.g. a UUID); a replay with the same key gets the first answer"})
 
 
 class RedemptionCreateSchema(StrictSchema):
-    redemption_token = fields.String(required=True, validate=TOKEN, metadata={
+    redemption_token = Line(required=True, validate=TOKEN, metadata={
         "description": "redemption_token of the scan (of the coupon, or of the member's card)"})
-    order_reference = fields.String(required=True, validate=ORDER_REFERENCE,
+    order_reference = Line(required=True, validate=ORDER_REFERENCE,
                                     metadata={"description": "The POS order the coupon is used on"})
     store_id = fields.UUID(metadata={"description": "The till's store; needed when a cashier works in several"})
 

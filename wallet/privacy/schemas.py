@@ -2,6 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
+from wallet.core.fields import Boolean, Line, Password
 from wallet.core.schemas import StrictSchema
 from wallet.privacy.export import SECTIONS
 
@@ -9,13 +10,13 @@ from wallet.privacy.export import SECTIONS
 class BrandConsentSchema(StrictSchema):
     brand_id = fields.UUID(dump_only=True)
     brand_name = fields.String(dump_only=True)
-    opted_in = fields.Boolean(dump_only=True)
+    opted_in = Boolean(dump_only=True)
     source = fields.String(dump_only=True, metadata={"description": "Where it was given: enrolment, profile, ..."})
     updated_at = fields.DateTime(dump_only=True)
 
 
 class BrandConsentUpdateSchema(StrictSchema):
-    opted_in = fields.Boolean(required=True, metadata={"description": "Hear from this brand (offers, coupons)"})
+    opted_in = Boolean(required=True, metadata={"description": "Hear from this brand (offers, coupons)"})
 
 
 class ConsentChangeSchema(StrictSchema):
@@ -23,13 +24,13 @@ class ConsentChangeSchema(StrictSchema):
     consent = fields.String(dump_only=True, metadata={"description": "location, marketing, or brand"})
     brand_id = fields.UUID(dump_only=True, allow_none=True)
     brand_name = fields.String(dump_only=True, allow_none=True)
-    granted = fields.Boolean(dump_only=True)
+    granted = Boolean(dump_only=True)
     source = fields.String(dump_only=True, metadata={"description": "sign_up, profile, enrolment, ..."})
     recorded_at = fields.DateTime(dump_only=True)
 
 
 class ErasureSchema(StrictSchema):
-    password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=128),
+    password = Password(required=True, load_only=True, validate=validate.Length(min=1, max=128),
                              metadata={"description": "The account's password, to confirm"})
 
 
@@ -42,8 +43,8 @@ def _export_schema() -> type[Schema]:
     }
     return Schema.from_dict({
         "format_version": fields.Integer(),
-        "exported_at": fields.String(),
-        "shopper_id": fields.String(),
+        "exported_at": Line(),
+        "shopper_id": Line(),
         "profile": fields.Dict(metadata={"description": "The account (the password hash is not exported)"}),
         **section_fields,
         "sections": fields.Dict(),
