@@ -869,6 +869,47 @@ def coupon_status(coupon: Coupon, now: dt.datetime) -> str:
     return coupon.status
 
 
+@dataclass(frozen=True)
+class IssuedCoupon:
+    """A coupon just issued, as the answer to a location report tells the phone of it: with its
+    offer's texts in the shopper's language (as the coupon list gives them), its reward and its
+    times, enough to show a notification without asking again."""
+
+    id: uuid.UUID
+    offer_id: uuid.UUID
+    brand_id: uuid.UUID
+    store_id: uuid.UUID | None
+    trigger: str
+    issued_at: dt.datetime
+    expires_at: dt.datetime
+    locale: str
+    title: str
+    description: str
+    terms: str
+    reward: dict[str, Any]
+
+
+def describe_issued(coupons: Sequence[Coupon], *, shopper_id: uuid.UUID) -> list[IssuedCoupon]:
+    """``coupons`` (just issued to ``shopper_id``, in this transaction) as the phone is told of them.
+
+    Read in the issuing transaction: the offers and the shopper are in the session already (no query)."""
+    if not coupons:
+        return []
+    shopper = db.session.get(Shopper, shopper_id)
+    locale = shopper.locale if shopper is not None else None
+    issued = []
+    for coupon in coupons:
+        offer = db.session.get(Offer, coupon.offer_id)
+        assert offer is not None
+        chosen, text = localized(offer, locale)
+        issued.append(IssuedCoupon(
+            id=coupon.id, offer_id=coupon.offer_id, brand_id=coupon.brand_id, store_id=coupon.store_id,
+            trigger=coupon.trigger, issued_at=coupon.issued_at, expires_at=coupon.expires_at, locale=chosen,
+            title=str(text["title"]), description=str(text["description"]), terms=str(text.get("terms", "")),
+            reward=reward_of(offer)))
+    return issued
+
+
 def list_my_coupons(*, principal: Principal, status: str | None, page: int, page_size: int) -> Page[CouponView]:
     """The shopper's coupons, newest first; ``status`` active, redeemed or expired."""
     now = utcnow()
