@@ -667,7 +667,7 @@ def _issue_one_statement(offer: Offer, shopper: Shopper, fence: Any, *, visit_st
         "pass_id": coupon.pass_id, "pass_kind": COUPON, "short_id": pass_codes.generate_short_id(),
         "secret": pass_codes.generate_secret(), "brand_id": offer.brand_id, "now": now,
         "coupon_id": coupon.id, "geofence_id": fence.id, "store_id": fence.store_id, "trigger": offer.trigger,
-        "issued": ISSUED, "expires_at": coupon.expires_at, "push_id": uuid.uuid4(), "push_kind": push.kind,
+        "issued": ISSUED, "expires_at": coupon.expires_at, "push_id": push.id, "push_kind": push.kind,
         "payload": json.dumps(push.payload), "collapse_key": push.collapse_key, "ttl_seconds": push.ttl_seconds,
         "pending": PENDING, "channel": CHANNEL,
     }).one()
@@ -752,10 +752,13 @@ def _new_coupon(offer: Offer, shopper: Shopper, fence: Any, at: dt.datetime, *, 
 
 
 def _push_of(coupon: Coupon, offer: Offer, shopper: Shopper, at: dt.datetime) -> PushOutbox:
-    """The outbox row that tells the shopper's phone about a new coupon."""
+    """The outbox row that tells the shopper's phone about a new coupon. Its payload is the message as
+    the phone receives it, notification id included (the id the app reports an open with)."""
     locale, text = localized(offer, shopper.locale)
     relevance = min(coupon.expires_at - at, MAX_PUSH_TTL)
+    notification_id = uuid.uuid4()
     return PushOutbox(
+        id=notification_id,
         shopper_id=shopper.id,
         brand_id=offer.brand_id,
         coupon_id=coupon.id,
@@ -765,7 +768,7 @@ def _push_of(coupon: Coupon, offer: Offer, shopper: Shopper, at: dt.datetime) ->
             "body": text["description"],
             "locale": locale,
             "data": {"coupon_id": str(coupon.id), "offer_id": str(offer.id),
-                     "deep_link": f"wallet://coupons/{coupon.id}"},
+                     "deep_link": f"wallet://coupons/{coupon.id}", "notification_id": str(notification_id)},
         },
         # A newer coupon of the same offer replaces an undelivered older one on the phone.
         collapse_key=f"offer-{offer.id}",
