@@ -30,6 +30,15 @@ class CodeRefused(ValidationFailed):
         super().__init__(message, reason=f"code_{why}", errors={"json": {"code": [message]}})
 
 
+class MemberNumberNotAccepted(ValidationFailed):
+    """The number printed on a member card, typed at the till where a pass code is expected."""
+
+    reason = "member_number_not_accepted"
+
+    def __init__(self) -> None:
+        super().__init__(MEMBER_NUMBER_REFUSAL, errors={"json": {"code": [MEMBER_NUMBER_REFUSAL]}})
+
+
 @dataclass(frozen=True)
 class PassDescriptor:
     """What the app needs to show a rotating code offline (RFC 6238 parameters included)."""
@@ -103,8 +112,7 @@ def resolve_code(text: str, *, brand_id: uuid.UUID, now: float | None = None) ->
     if looks_like_member_number(text):
         # The number printed on the card is no proof that the card is at the till, so it is not
         # looked up at all: the same answer whether or not such a member exists, in any brand.
-        raise ValidationFailed(MEMBER_NUMBER_REFUSAL, reason="member_number_not_accepted",
-                               errors={"json": {"code": [MEMBER_NUMBER_REFUSAL]}})
+        raise MemberNumberNotAccepted()
     parsed_qr: codes.ParsedPassCode | None = None
     parsed_fallback: codes.ParsedFallbackCode | None = None
     try:
