@@ -27,8 +27,37 @@ def test_sign_up_returns_the_profile_with_every_consent_off_and_working_tokens(c
     assert body["shopper"]["consents"] == {"location": False, "marketing": False}
     assert body["shopper"]["locale"] == "fr-FR" and body["shopper"]["time_zone"] == "Europe/Paris"
     uuid.UUID(body["shopper"]["id"])
-    me = client.get("/v1/me", headers=bearer(body["tokens"]["access_token"]))
+    me = client.get("/v1/me", headers=bearer(body["access_token"]))
     assert me.status_code == 200 and me.get_json()["id"] == body["shopper"]["id"]
+
+
+TOKEN_FIELDS = {"token_type", "access_token", "expires_in", "refresh_token", "refresh_expires_in"}
+
+
+def test_sign_up_sign_in_and_refresh_give_their_tokens_in_one_shape(client, make_brand, make_staff):
+    """The tokens are top-level fields of every answer that hands them out; sign-up adds the profile."""
+    signed_up = _sign_up(client, email="one@example.com").get_json()
+    signed_in = client.post("/v1/auth/shoppers/sign-in", json={"email": "one@example.com", "password": PASSWORD})
+    staff = make_staff(Role.BRAND_ADMIN, make_brand())
+    staff_in = client.post("/v1/auth/staff/sign-in", json={"email": staff.email, "password": PASSWORD})
+    refreshed = client.post("/v1/auth/refresh", json={"refresh_token": signed_up["refresh_token"]})
+    assert set(signed_up) == TOKEN_FIELDS | {"shopper"}
+    for answer in (signed_in.get_json(), staff_in.get_json(), refreshed.get_json()):
+        assert set(answer) == TOKEN_FIELDS and answer["token_type"] == signed_up["token_type"] == "Bearer"
+    assert client.get("/v1/me", headers=bearer(refreshed.get_json()["access_token"])).status_code == 200
+
+
+def test_the_spec_documents_the_one_token_shape(app):
+    spec = app.extensions["flask-smorest"]["apis"][""]["ext_obj"].spec.to_dict()
+    schemas = spec["components"]["schemas"]
+
+    def answer(path, status):
+        ref = spec["paths"][path]["post"]["responses"][status]["content"]["application/json"]["schema"]["$ref"]
+        return schemas[ref.rsplit("/", 1)[1]]["properties"]
+
+    assert set(answer("/v1/auth/shoppers", "201")) == TOKEN_FIELDS | {"shopper"}
+    for path in ("/v1/auth/shoppers/sign-in", "/v1/auth/staff/sign-in", "/v1/auth/refresh"):
+        assert set(answer(path, "200")) == TOKEN_FIELDS
 
 
 def test_sign_up_twice_with_one_email_is_a_conflict(client):
@@ -39,7 +68,7 @@ def test_sign_up_twice_with_one_email_is_a_conflict(client):
 
 def test_consents_given_at_sign_up_and_changed_later_are_recorded_with_their_source(client):
     body = _sign_up(client, consents={"location": True}).get_json()
-    headers = bearer(body["tokens"]["access_token"])
+    headers = bearer(body["access_token"])
     assert body["shopper"]["consents"] == {"location": True, "marketing": False}
     response = client.patch("/v1/me", json={"consents": {"location": False, "marketing": True}}, headers=headers)
     assert response.get_json()["consents"] == {"location": False, "marketing": True}
@@ -53,7 +82,7 @@ def test_consents_given_at_sign_up_and_changed_later_are_recorded_with_their_sou
 
 
 def test_profile_update_validates_time_zone_locale_and_birthday(client):
-    headers = bearer(_sign_up(client).get_json()["tokens"]["access_token"])
+    headers = bearer(_sign_up(client).get_json()["access_token"])
     for payload in ({"time_zone": "Europe/Pariss"}, {"locale": "french"}, {"birthday": "1990-02-30"}):
         assert client.patch("/v1/me", json=payload, headers=headers).status_code == 422
     ok = client.patch("/v1/me", json={"time_zone": "America/Montreal", "birthday": "1990-02-28"}, headers=headers)

@@ -3,6 +3,7 @@ moves with its phone, a shopper has a bounded number of devices, opens are count
 
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 
@@ -13,6 +14,7 @@ from tests.push_support import add_device, clock, issue_coupon, make_dispatcher,
 from wallet.extensions import db
 from wallet.push import services as push
 from wallet.push.models import SENT, SUPPRESSED, PushDevice, PushOutbox
+from wallet.push.providers import LogProvider
 
 
 def body(token: str = "fcm-token-1", **fields):
@@ -159,6 +161,31 @@ def test_an_open_is_counted_once_for_the_offer_however_often_it_is_reported(clie
     never_opened = uuid.uuid4()
     assert push.open_counts(offer_ids=[offer.id, never_opened]) == {offer.id: 1, never_opened: 0}
     assert reload(row).opened_at is not None
+
+
+def test_the_log_providers_line_names_the_notification_the_app_reports_opened(
+        client, headers, make_brand, make_store, make_geofence, shopper, make_dispatcher):
+    brand = make_brand()
+    make_offer(brand)
+    opt_in(shopper, brand)
+    add_device(shopper)
+    _, row = issue_coupon(shopper, make_geofence(make_store(brand)))
+    lines: list[str] = []
+    make_dispatcher(LogProvider(echo=lines.append)).drain()
+    [line] = lines
+    assert f"notification {row.id}" in line
+    named = re.search(r"notification ([0-9a-f-]{36})", line)[1]
+    assert client.post(f"/v1/me/notifications/{named}/opened", headers=headers).status_code == 204
+    assert reload(row).opened_at is not None
+
+
+def test_the_export_shows_each_pushs_notification_id_as_the_phone_received_it(client, headers, sent_push):
+    _, row = sent_push
+    [exported] = client.get("/v1/me/export", headers=headers).get_json()["pushes"]
+    assert exported["id"] == str(row.id)
+    data = exported["payload"]["data"]
+    assert data["notification_id"] == str(row.id) and data["coupon_id"] == str(row.coupon_id)
+    assert client.post(f"/v1/me/notifications/{data['notification_id']}/opened", headers=headers).status_code == 204
 
 
 def test_another_shoppers_notification_is_404(client, login, make_shopper, sent_push):

@@ -511,3 +511,45 @@ def test_an_offer_on_all_of_a_brands_stores_issues_at_any_of_them(client, header
     answer = post(client, headers, clock, (0, 0, 0, 5))
     assert [e["type"] for e in answer["events"]] == ["enter"]
     assert [c["offer_id"] for c in answer["coupons"]] == [str(offer.id)]
+
+
+NOTICE_FIELDS = ("id", "offer_id", "locale", "title", "description", "terms", "reward", "issued_at", "expires_at")
+
+
+def _texts_offer(brand, fence, **fields) -> Offer:
+    offer = make_offer(brand, fence, ENTER, **fields)
+    with transaction() as session:
+        session.get(Offer, offer.id).content = {
+            "fr": {"title": "Un croissant offert", "description": "Au comptoir.", "terms": "Un par visite."},
+            "en": {"title": "A free croissant", "description": "At the counter.", "terms": "One per visit."}}
+    return offer
+
+
+@pytest.mark.parametrize("locale", ["en-GB", "fr-FR"])
+def test_a_coupon_issued_by_a_location_report_carries_what_a_notification_shows(
+    client, clock, brand, fence, make_shopper, login, locale
+):
+    shopper = make_shopper(consents={"location": True}, locale=locale)
+    with transaction() as session:
+        session.add(BrandConsent(shopper_id=shopper.id, brand_id=brand.id, opted_in=True, source="test"))
+    _texts_offer(brand, fence)
+    auth = login(shopper)
+    [coupon] = post(client, auth, clock, (0, 0, 0, 5))["coupons"]
+    listed = client.get(f"/v1/me/coupons/{coupon['id']}", headers=auth).get_json()
+    # The same texts, in the same language, as the shopper's coupon list: no second call needed.
+    assert {name: coupon[name] for name in NOTICE_FIELDS} == {name: listed[name] for name in NOTICE_FIELDS}
+    assert coupon["title"] == ("A free croissant" if locale.startswith("en") else "Un croissant offert")
+    assert coupon["reward"] == {"type": "free_item", "item": "Croissant"}
+    assert coupon["issued_at"] == T0.isoformat()
+
+
+def test_a_coupon_issued_by_a_region_event_carries_the_same(client, headers, clock, brand, fence, opted_in):
+    _texts_offer(brand, fence)
+    clock.now = T0 + dt.timedelta(seconds=1)
+    answer = client.post("/v1/me/geofence-events", json={"events": [
+        {"geofence_id": str(fence.id), "type": "enter", "lat": STORE_LAT, "lon": STORE_LON, "accuracy_m": 3,
+         "recorded_at": T0.isoformat()}]}, headers=headers).get_json()
+    [coupon] = answer["coupons"]
+    listed = client.get(f"/v1/me/coupons/{coupon['id']}", headers=headers).get_json()
+    assert {name: coupon[name] for name in NOTICE_FIELDS} == {name: listed[name] for name in NOTICE_FIELDS}
+    assert coupon["title"] == "Un croissant offert" and coupon["locale"] == "fr"

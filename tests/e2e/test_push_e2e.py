@@ -52,7 +52,7 @@ def test_a_fix_inside_a_fence_reaches_fcm_with_the_right_token_ttl_collapse_key_
     # Shopper side: sign up with consents, opt in to the brand, register the phone.
     shopper = api.ok("POST", "/v1/auth/shoppers", {
         "email": f"e2e-{uuid.uuid4().hex[:8]}@example.com", "password": PASSWORD, "display_name": "Camille",
-        "consents": {"location": True, "marketing": True}}, status=201)["tokens"]["access_token"]
+        "consents": {"location": True, "marketing": True}}, status=201)["access_token"]
     api.ok("PUT", f"/v1/me/brand-consents/{brand}", {"opted_in": True}, shopper)
     api.ok("POST", "/v1/me/devices", {"token": "e2e-android-token", "platform": "android", "app_version": "3.2.0",
                                       "locale": "fr-FR"}, shopper, 201)

@@ -103,6 +103,10 @@ def test_a_walk_into_the_demo_store_enters_issues_and_leaves_on_sqlite(sqlite_ap
     answer = walk_in.get_json()
     assert [e["type"] for e in answer["events"]] == ["enter"]
     assert len(answer["coupons"]) == 1 and answer["coupons"][0]["trigger"] == "enter"
+    [coupon] = answer["coupons"]
+    listed = client.get(f"/v1/me/coupons/{coupon['id']}", headers=shopper).get_json()
+    assert (coupon["title"], coupon["locale"], coupon["reward"]) == (listed["title"], listed["locale"], listed["reward"])
+    assert coupon["issued_at"] == listed["issued_at"] and coupon["title"] == "Un croissant offert"
     assert answer["monitor"]["regions"][0]["distance_m"] < 0  # inside the Châtelet fence's circle
     walk_out = client.post("/v1/me/locations", headers=shopper,
                            json={"fixes": [fix(150, 100), fix(200, 90), fix(200, 80)]})

@@ -162,9 +162,11 @@ def _reward_rows(shopper) -> dict[str, Any]:
         "push": {"brand_id": push.brand_id, "kind": push.kind, "collapse_key": push.collapse_key,
                  "ttl_seconds": push.ttl_seconds, "status": push.status, "attempts": push.attempts,
                  "duplicate_suspected": push.duplicate_suspected,
-                 "payload": {**push.payload, "data": {**push.payload["data"], "coupon_id": None, "deep_link": None}},
-                 "data": (push.payload["data"]["coupon_id"], push.payload["data"]["deep_link"])
-                 == (str(coupon.id), f"wallet://coupons/{coupon.id}"),
+                 "payload": {**push.payload, "data": {**push.payload["data"], "coupon_id": None, "deep_link": None,
+                                                      "notification_id": None}},
+                 "data": (push.payload["data"]["coupon_id"], push.payload["data"]["deep_link"],
+                          push.payload["data"]["notification_id"])
+                 == (str(coupon.id), f"wallet://coupons/{coupon.id}", str(push.id)),
                  "due": push.next_attempt_at <= utcnow()},
         "answer": {"id": str(coupon.id), "issued_at": coupon.issued_at.isoformat(),
                    "expires_at": coupon.expires_at.isoformat()},

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import uuid
-from types import SimpleNamespace
 
 import pytest
 from hypothesis import given, settings
@@ -19,6 +19,7 @@ from wallet.locations import wire
 from wallet.locations.filters import Fix
 from wallet.locations.schemas import FixBatchSchema, RecordedSchema
 from wallet.locations.services import Monitor, PresenceEvent, Recorded, Region
+from wallet.offers.services import IssuedCoupon
 
 
 def _request(body: bytes, content_type: str = "application/json") -> Request:
@@ -121,12 +122,17 @@ def _region(n: int, with_id: bool = True) -> Region:
 
 def test_the_written_answer_equals_the_schemas_dump():
     at = dt.datetime(2026, 11, 22, 9, 30, 15, 123456, tzinfo=dt.UTC)
-    coupon = SimpleNamespace(id=uuid.uuid4(), offer_id=uuid.uuid4(), brand_id=uuid.uuid4(), store_id=None,
-                             trigger="dwell", expires_at=at + dt.timedelta(hours=2))
+    coupon = IssuedCoupon(id=uuid.uuid4(), offer_id=uuid.uuid4(), brand_id=uuid.uuid4(), store_id=None,
+                          trigger="dwell", issued_at=at, expires_at=at + dt.timedelta(hours=2), locale="fr",
+                          title="Un café offert", description="Au comptoir « Châtelet »", terms="",
+                          reward={"type": "percent_off", "percent": 10})
+    others = [dataclasses.replace(coupon, id=uuid.uuid4(), store_id=uuid.uuid4(), trigger="enter", reward=reward)
+              for reward in ({"type": "amount_off", "amount_minor": 300, "currency": "EUR"},
+                             {"type": "free_item", "item": "Croissant"}, {"type": "bonus_points", "points": 50})]
     recorded = Recorded(
         accepted=3, rejected={"future": 0, "stale": 2},
         events=[PresenceEvent("enter", uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), at)],
-        coupons=[coupon, SimpleNamespace(**{**vars(coupon), "store_id": uuid.uuid4(), "trigger": "enter"})],
+        coupons=[coupon, *others],
         monitor=Monitor(regions=[_region(n) for n in range(3)], resync=_region(9, with_id=False)),
     )
     assert wire.dump_recorded(recorded) == RecordedSchema().dump(recorded)
@@ -138,7 +144,11 @@ def test_the_answer_is_written_as_flasks_json_provider_writes_it():
     from wallet import create_app
 
     at = dt.datetime(2026, 11, 22, 9, 30, 15, 123456, tzinfo=dt.UTC)
-    recorded = Recorded(accepted=1, rejected={"future": 0, "stale": 2},
+    coupon = IssuedCoupon(id=uuid.uuid4(), offer_id=uuid.uuid4(), brand_id=uuid.uuid4(), store_id=uuid.uuid4(),
+                          trigger="enter", issued_at=at, expires_at=at + dt.timedelta(hours=1), locale="fr-CA",
+                          title="Un café « offert »", description="Près de la caisse\n", terms="Un par jour",
+                          reward={"type": "amount_off", "amount_minor": 300, "currency": "EUR"})
+    recorded = Recorded(accepted=1, rejected={"future": 0, "stale": 2}, coupons=[coupon],
                         events=[PresenceEvent("exit", uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), at)],
                         monitor=Monitor(regions=[_region(n) for n in range(19)], resync=_region(0, with_id=False)))
     payload = wire.dump_recorded(recorded)
@@ -147,4 +157,9 @@ def test_the_answer_is_written_as_flasks_json_provider_writes_it():
         ours, flasks = json_response(payload), app.json.response(payload)
     assert ours.mimetype == flasks.mimetype == "application/json"
     assert json.loads(ours.get_data()) == json.loads(flasks.get_data()) == payload
-    assert ours.get_data() == flasks.get_data().replace(b", ", b",").replace(b": ", b":")
+    # The same text but for the spaces, and for non-ASCII characters (a coupon's French title), which Flask
+    # escapes ("\u00e9") and the hot path writes as UTF-8: the same JSON either way.
+    unescaped = json.dumps(json.loads(flasks.get_data()), ensure_ascii=False, separators=(",", ":"))
+    assert ours.get_data() == unescaped.encode() + b"\n"
+    assert flasks.get_data().replace(b", ", b",").replace(b": ", b":").rstrip() == json.dumps(
+        json.loads(flasks.get_data()), separators=(",", ":")).encode()

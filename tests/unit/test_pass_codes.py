@@ -16,6 +16,7 @@ from wallet.passes.codes import (
     ExpiredCode,
     ForgedCode,
     MalformedCode,
+    NotYetValidCode,
     ParsedFallbackCode,
     ParsedPassCode,
     PassCodeRefused,
@@ -112,9 +113,18 @@ def test_pass_code_two_steps_old_is_expired() -> None:
         verify_pass_code(scan(STEP - 2), SECRET, now=NOW, last_accepted_step=None)
 
 
-def test_pass_code_two_steps_ahead_is_refused_as_from_the_future() -> None:
-    with pytest.raises(ExpiredCode, match="from the future"):
-        verify_pass_code(scan(STEP + 2), SECRET, now=NOW, last_accepted_step=None)
+@pytest.mark.parametrize("ahead", [DRIFT_STEPS + 1, 3, 40])
+def test_pass_code_steps_ahead_is_not_yet_valid_not_expired(ahead: int) -> None:
+    with pytest.raises(NotYetValidCode, match="clock") as refused:
+        verify_pass_code(scan(STEP + ahead), SECRET, now=NOW, last_accepted_step=None)
+    assert refused.value.reason == "not_yet_valid" and not isinstance(refused.value, ExpiredCode)
+
+
+def test_a_forged_code_from_the_future_is_forged() -> None:
+    future = scan(STEP + 3)
+    with pytest.raises(ForgedCode):
+        verify_pass_code(ParsedPassCode("M", SHORT_ID, future.step, f"{(int(future.otp) + 1) % 10**8:08d}"),
+                         SECRET, now=NOW, last_accepted_step=None)
 
 
 def test_pass_code_with_a_tampered_otp_digit_is_forged() -> None:
@@ -194,12 +204,13 @@ def test_anything_outside_the_pass_code_format_is_malformed(text: str) -> None:
 
 def test_every_refusal_is_a_value_error_with_a_one_word_reason() -> None:
     reasons = {
-        cls: cls.reason for cls in (MalformedCode, ForgedCode, ExpiredCode, ReplayedCode)
+        cls: cls.reason for cls in (MalformedCode, ForgedCode, ExpiredCode, NotYetValidCode, ReplayedCode)
     }
     assert reasons == {
         MalformedCode: "malformed",
         ForgedCode: "forged",
         ExpiredCode: "expired",
+        NotYetValidCode: "not_yet_valid",
         ReplayedCode: "replayed",
     }
     assert all(issubclass(cls, PassCodeRefused) for cls in reasons)

@@ -1,5 +1,7 @@
 """HTTP endpoints of sign-up, sign-in, token refresh, sign-out and the shopper's own profile."""
 
+import dataclasses
+
 from flask.views import MethodView
 from wallet.core.blueprint import Blueprint
 
@@ -34,7 +36,7 @@ class ShopperSignUp(MethodView):
     def post(self, data):
         """Create a shopper account and sign it in"""
         shopper, tokens = services.sign_up_shopper(**data)
-        return {"shopper": shopper, "tokens": tokens}
+        return {**dataclasses.asdict(tokens), "shopper": shopper}
 
 
 @blp.route("/shoppers/sign-in")

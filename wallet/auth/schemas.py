@@ -77,9 +77,10 @@ class ShopperUpdateSchema(StrictSchema):
     consents = fields.Nested(ConsentsSchema)
 
 
-class SignedUpSchema(StrictSchema):
+class SignedUpSchema(TokenPairSchema):
+    """The tokens where sign-in and refresh give them (top level), and the new account's profile."""
+
     shopper = fields.Nested(ShopperSchema, dump_only=True)
-    tokens = fields.Nested(TokenPairSchema, dump_only=True)
 
 
 class StaffMemberSchema(StrictSchema):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import secrets
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from wallet.auth.principal import Principal
 from wallet.brands.models import Brand, Store
 from wallet.cards.models import BYO, MEMBER, Card, Membership
+from wallet.cards.numbers import random_member_number
 from wallet.core.errors import Conflict, NotFound, ValidationFailed
 from wallet.core.pagination import Page, paginate
 from wallet.core.transaction import transaction
@@ -23,11 +23,10 @@ from wallet.passes import services as passes
 from wallet.passes.models import MEMBER_CARD, Pass
 from wallet.passes.images import STATIC_MAX_AGE, PassImage, render_code, render_live_code
 from wallet.passes.render import RenderOptions
-from wallet.passes.symbologies import InvalidContent, Symbology, luhn_check_digit, normalize_content
+from wallet.passes.symbologies import InvalidContent, Symbology, normalize_content
 from wallet.privacy import services as privacy
 
 MAX_CARDS = 300  # far above the 3.7 cards of the average shopper; bounds every wallet query
-MEMBER_NUMBER_DIGITS = 12  # 11 random digits and a Luhn check digit
 _SEPARATORS = re.compile(r"[\s-]+")
 _NUMERIC = {Symbology.EAN13, Symbology.EAN8, Symbology.UPCA, Symbology.ITF}
 
@@ -206,8 +205,7 @@ def enrol(*, principal: Principal, brand_id: uuid.UUID) -> Membership:
 
 def _new_member_number(brand_id: uuid.UUID) -> str:
     for _ in range(10):
-        body = "".join(secrets.choice("0123456789") for _ in range(MEMBER_NUMBER_DIGITS - 1))
-        number = body + str(luhn_check_digit(body))
+        number = random_member_number()
         taken = db.session.scalar(
             select(Membership.id).where(Membership.brand_id == brand_id, Membership.member_number == number))
         if taken is None:

@@ -7,6 +7,7 @@ from marshmallow import fields, validate
 from wallet.core.fields import AwareDateTime, Boolean, Line
 from wallet.core.schemas import StrictSchema
 from wallet.geo.schemas import MonitorSchema
+from wallet.offers.schemas import RewardSchema
 
 MAX_BATCH = 120
 
@@ -48,12 +49,20 @@ class PresenceEventSchema(StrictSchema):
 
 
 class IssuedCouponSchema(StrictSchema):
+    """A coupon just issued: what a notification shows, in the shopper's language (as the coupon list)."""
+
     id = fields.UUID(dump_only=True)
     offer_id = fields.UUID(dump_only=True)
     brand_id = fields.UUID(dump_only=True)
     store_id = fields.UUID(dump_only=True, allow_none=True)
     trigger = fields.String(dump_only=True)
+    issued_at = fields.DateTime(dump_only=True)
     expires_at = fields.DateTime(dump_only=True)
+    locale = fields.String(dump_only=True, metadata={"description": "Language of the texts"})
+    title = fields.String(dump_only=True)
+    description = fields.String(dump_only=True)
+    terms = fields.String(dump_only=True)
+    reward = fields.Nested(RewardSchema, dump_only=True)
 
 
 class RecordedSchema(StrictSchema):

@@ -66,22 +66,12 @@ class PresenceEvent:
     at: dt.datetime
 
 
-@dataclass(frozen=True)
-class IssuedCoupon:
-    id: uuid.UUID
-    offer_id: uuid.UUID
-    brand_id: uuid.UUID
-    store_id: uuid.UUID | None
-    trigger: str
-    expires_at: dt.datetime
-
-
 @dataclass
 class Recorded:
     accepted: int
     rejected: dict[str, int]
     events: list[PresenceEvent] = field(default_factory=list)
-    coupons: list[Any] = field(default_factory=list)
+    coupons: list[Any] = field(default_factory=list)  # offers.IssuedCoupon, once the report is done
     monitor: Monitor | None = None
 
 
@@ -126,9 +116,6 @@ def record_fixes(*, principal: Principal, fixes: list[Fix], extra_rejections: Co
         with transaction() as session:
             if moves:
                 _move_presence(principal.id, accepted, pairs, clearly, loaded, result)
-                # What the answer shows of each coupon, read now: after the commit it would be reloaded.
-                result.coupons = [IssuedCoupon(c.id, c.offer_id, c.brand_id, c.store_id, c.trigger, c.expires_at)
-                                  for c in result.coupons]
             if near_any:
                 _store_last_fix(session.connection(), principal.id, accepted[-1])
             if retention > 0:
@@ -257,6 +244,8 @@ def _move_presence(shopper_id: uuid.UUID, accepted: list[Fix], pairs: Pairs, cle
                 result.coupons += issuer.on_dwell(fence_id, entered_at=step.state.entered_at, at=fix.recorded_at)
             if _worth_writing(stored.get(key), step):
                 changed[fence_id] = step.state
+    # What the answer shows of each coupon, read now: after the commit it would be reloaded.
+    result.coupons = issuer.describe(result.coupons)
     if changed:
         _PRESENCE_UPSERT.run(connection, [_presence_row(shopper_id, fence_id, state)
                                           for fence_id, state in changed.items()])
@@ -285,6 +274,10 @@ class _CouponIssuer:
         if self._triggers is None:
             self._triggers = self.offers.live_triggers(self.fence_brands, since=self.since, until=self.until)
         return self._triggers.get(fence_id, self.offers.NO_TRIGGERS)
+
+    def describe(self, coupons: list[Any]) -> list[Any]:
+        """The coupons issued, as the answer tells the phone of them (``offers.IssuedCoupon``)."""
+        return self.offers.describe_issued(coupons, shopper_id=self.shopper_id) if coupons else []
 
     def listening(self, fence_id: uuid.UUID) -> tuple[Any, ...]:
         """The enter and dwell offers live on the fence during the report (for the funnel)."""

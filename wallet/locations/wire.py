@@ -22,6 +22,9 @@ from wallet.core.fields import to_utc
 from wallet.core.wire import decode_plain
 from wallet.locations.filters import Fix
 from wallet.locations.schemas import MAX_BATCH
+from wallet.offers.schemas import RewardSchema
+
+_REWARD_FIELDS = tuple(RewardSchema().fields)  # in the schema's order, as its dump writes them
 
 
 class _Batch(msgspec.Struct, forbid_unknown_fields=True):
@@ -59,7 +62,9 @@ def dump_recorded(recorded: Any) -> dict[str, Any]:
         "events": [{"type": e.type, "geofence_id": _str(e.geofence_id), "store_id": _str(e.store_id),
                     "brand_id": _str(e.brand_id), "at": _time(e.at)} for e in recorded.events],
         "coupons": [{"id": _str(c.id), "offer_id": _str(c.offer_id), "brand_id": _str(c.brand_id),
-                     "store_id": _str(c.store_id), "trigger": c.trigger, "expires_at": _time(c.expires_at)}
+                     "store_id": _str(c.store_id), "trigger": c.trigger, "issued_at": _time(c.issued_at),
+                     "expires_at": _time(c.expires_at), "locale": c.locale, "title": c.title,
+                     "description": c.description, "terms": c.terms, "reward": _reward(c.reward)}
                     for c in recorded.coupons],
         "monitor": None if recorded.monitor is None else dump_monitor(recorded.monitor),
     }
@@ -73,6 +78,11 @@ def dump_monitor(monitor: Any) -> dict[str, Any]:
 def _region(region: Any) -> dict[str, Any]:
     return {"geofence_id": region.geofence_id, "lat": float(region.lat), "lon": float(region.lon),
             "radius_m": float(region.radius_m), "distance_m": float(region.distance_m)}
+
+
+def _reward(reward: dict[str, Any]) -> dict[str, Any]:
+    """``RewardSchema().dump(reward)``: the fields of its type, as they are (all JSON-ready)."""
+    return {name: reward[name] for name in _REWARD_FIELDS if name in reward}
 
 
 def _str(value: Any) -> str | None:

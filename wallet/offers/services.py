@@ -667,7 +667,7 @@ def _issue_one_statement(offer: Offer, shopper: Shopper, fence: Any, *, visit_st
         "pass_id": coupon.pass_id, "pass_kind": COUPON, "short_id": pass_codes.generate_short_id(),
         "secret": pass_codes.generate_secret(), "brand_id": offer.brand_id, "now": now,
         "coupon_id": coupon.id, "geofence_id": fence.id, "store_id": fence.store_id, "trigger": offer.trigger,
-        "issued": ISSUED, "expires_at": coupon.expires_at, "push_id": uuid.uuid4(), "push_kind": push.kind,
+        "issued": ISSUED, "expires_at": coupon.expires_at, "push_id": push.id, "push_kind": push.kind,
         "payload": json.dumps(push.payload), "collapse_key": push.collapse_key, "ttl_seconds": push.ttl_seconds,
         "pending": PENDING, "channel": CHANNEL,
     }).one()
@@ -752,10 +752,13 @@ def _new_coupon(offer: Offer, shopper: Shopper, fence: Any, at: dt.datetime, *, 
 
 
 def _push_of(coupon: Coupon, offer: Offer, shopper: Shopper, at: dt.datetime) -> PushOutbox:
-    """The outbox row that tells the shopper's phone about a new coupon."""
+    """The outbox row that tells the shopper's phone about a new coupon. Its payload is the message as
+    the phone receives it, notification id included (the id the app reports an open with)."""
     locale, text = localized(offer, shopper.locale)
     relevance = min(coupon.expires_at - at, MAX_PUSH_TTL)
+    notification_id = uuid.uuid4()
     return PushOutbox(
+        id=notification_id,
         shopper_id=shopper.id,
         brand_id=offer.brand_id,
         coupon_id=coupon.id,
@@ -765,7 +768,7 @@ def _push_of(coupon: Coupon, offer: Offer, shopper: Shopper, at: dt.datetime) ->
             "body": text["description"],
             "locale": locale,
             "data": {"coupon_id": str(coupon.id), "offer_id": str(offer.id),
-                     "deep_link": f"wallet://coupons/{coupon.id}"},
+                     "deep_link": f"wallet://coupons/{coupon.id}", "notification_id": str(notification_id)},
         },
         # A newer coupon of the same offer replaces an undelivered older one on the phone.
         collapse_key=f"offer-{offer.id}",
@@ -867,6 +870,47 @@ def coupon_status(coupon: Coupon, now: dt.datetime) -> str:
     if coupon.status == ISSUED:
         return "active" if coupon.expires_at > now else "expired"
     return coupon.status
+
+
+@dataclass(frozen=True)
+class IssuedCoupon:
+    """A coupon just issued, as the answer to a location report tells the phone of it: with its
+    offer's texts in the shopper's language (as the coupon list gives them), its reward and its
+    times, enough to show a notification without asking again."""
+
+    id: uuid.UUID
+    offer_id: uuid.UUID
+    brand_id: uuid.UUID
+    store_id: uuid.UUID | None
+    trigger: str
+    issued_at: dt.datetime
+    expires_at: dt.datetime
+    locale: str
+    title: str
+    description: str
+    terms: str
+    reward: dict[str, Any]
+
+
+def describe_issued(coupons: Sequence[Coupon], *, shopper_id: uuid.UUID) -> list[IssuedCoupon]:
+    """``coupons`` (just issued to ``shopper_id``, in this transaction) as the phone is told of them.
+
+    Read in the issuing transaction: the offers and the shopper are in the session already (no query)."""
+    if not coupons:
+        return []
+    shopper = db.session.get(Shopper, shopper_id)
+    locale = shopper.locale if shopper is not None else None
+    issued = []
+    for coupon in coupons:
+        offer = db.session.get(Offer, coupon.offer_id)
+        assert offer is not None
+        chosen, text = localized(offer, locale)
+        issued.append(IssuedCoupon(
+            id=coupon.id, offer_id=coupon.offer_id, brand_id=coupon.brand_id, store_id=coupon.store_id,
+            trigger=coupon.trigger, issued_at=coupon.issued_at, expires_at=coupon.expires_at, locale=chosen,
+            title=str(text["title"]), description=str(text["description"]), terms=str(text.get("terms", "")),
+            reward=reward_of(offer)))
+    return issued
 
 
 def list_my_coupons(*, principal: Principal, status: str | None, page: int, page_size: int) -> Page[CouponView]:

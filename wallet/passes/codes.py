@@ -59,6 +59,12 @@ class ExpiredCode(PassCodeRefused):
     reason = "expired"
 
 
+class NotYetValidCode(PassCodeRefused):
+    """A genuine code for a step beyond the drift window: the showing device's clock is ahead."""
+
+    reason = "not_yet_valid"
+
+
 class ReplayedCode(PassCodeRefused):
     reason = "replayed"
 
@@ -144,7 +150,7 @@ def verify_pass_code(
     parsed: ParsedPassCode, secret: bytes, *, now: float, last_accepted_step: int | None
 ) -> int:
     """Accept a parsed QR code and return its step, which the caller stores as the new
-    ``last_accepted_step``; raise ForgedCode, ExpiredCode or ReplayedCode otherwise.
+    ``last_accepted_step``; raise ForgedCode, ExpiredCode, NotYetValidCode or ReplayedCode otherwise.
 
     Authenticity is checked first, so a code that is both forged and old reads "forged".
     """
@@ -153,7 +159,7 @@ def verify_pass_code(
         raise ForgedCode("code does not match this pass")
     drift = parsed.step - step_at(now)
     if drift > DRIFT_STEPS:
-        raise ExpiredCode("code is from the future; check the device clock")
+        raise NotYetValidCode(f"code is dated about {drift * PERIOD} s ahead; the device clock may be ahead")
     if drift < -DRIFT_STEPS:
         raise ExpiredCode(f"code expired: it is about {-drift * PERIOD} s old")
     if last_accepted_step is not None and parsed.step <= last_accepted_step:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import or_, select, update
 
+from wallet.cards.numbers import looks_like_member_number
 from wallet.core.errors import TooManyRequests, ValidationFailed
 from wallet.core.time import utcnow
 from wallet.core.transaction import transaction
@@ -27,6 +28,15 @@ class CodeRefused(ValidationFailed):
 
     def __init__(self, why: str, message: str) -> None:
         super().__init__(message, reason=f"code_{why}", errors={"json": {"code": [message]}})
+
+
+class MemberNumberNotAccepted(ValidationFailed):
+    """The number printed on a member card, typed at the till where a pass code is expected."""
+
+    reason = "member_number_not_accepted"
+
+    def __init__(self) -> None:
+        super().__init__(MEMBER_NUMBER_REFUSAL, errors={"json": {"code": [MEMBER_NUMBER_REFUSAL]}})
 
 
 @dataclass(frozen=True)
@@ -93,11 +103,16 @@ def looks_like_pass_code(text: str) -> bool:
 def resolve_code(text: str, *, brand_id: uuid.UUID, now: float | None = None) -> Pass:
     """The pass a scanned or typed code proves, for a till of ``brand_id``; the code is then spent.
 
-    Refusals, in order: malformed, unknown (no such pass), other_brand (nothing more is said of
-    a pass of another brand), locked (too many wrong codes for this pass lately), forged,
-    expired, replayed. Every refusal leaves the pass as it was, except for the failure count.
+    Refusals, in order: a member number typed instead of a code (``member_number_not_accepted``),
+    malformed, unknown (no such pass), other_brand (nothing more is said of a pass of another
+    brand), locked (too many wrong codes for this pass lately), forged, expired, not_yet_valid,
+    replayed. Every refusal leaves the pass as it was, except for the failure count.
     """
     now = time.time() if now is None else now
+    if looks_like_member_number(text):
+        # The number printed on the card is no proof that the card is at the till, so it is not
+        # looked up at all: the same answer whether or not such a member exists, in any brand.
+        raise MemberNumberNotAccepted()
     parsed_qr: codes.ParsedPassCode | None = None
     parsed_fallback: codes.ParsedFallbackCode | None = None
     try:
@@ -128,16 +143,21 @@ def resolve_code(text: str, *, brand_id: uuid.UUID, now: float | None = None) ->
             step = codes.verify_fallback_code(parsed_fallback, pass_.secret, now=now,
                                               last_accepted_step=pass_.last_accepted_step)
     except codes.PassCodeRefused as error:
-        if error.reason in ("forged", "expired"):
+        if error.reason in ("forged", "expired", "not_yet_valid"):
             _count_failure(pass_.id, moment)
         raise CodeRefused(error.reason, _REFUSALS[error.reason]) from None
     _spend(pass_, step)
     return pass_
 
 
+MEMBER_NUMBER_REFUSAL = (
+    "This is the member number printed on the card; it does not identify the member at the till. "
+    "Scan the pass shown in the app, or type the code shown under it (such as K3M9-QXAB-482913-Z).")
 _REFUSALS = {
     "forged": "The code is not genuine.",
     "expired": "The code has expired; ask the shopper to show the live code.",
+    "not_yet_valid": "The code is dated ahead of the till's clock: the phone's clock may be ahead. Ask the shopper "
+                     "to set the phone to automatic date and time, then show the code again.",
     "replayed": "This code was already used; ask the shopper to show the live code.",
 }
 

@@ -147,7 +147,8 @@ def _purchase_sql(*, fills: bool) -> str:
            jsonb_build_object('title', push_text.value -> 'title', 'body', push_text.value -> 'description',
                               'locale', push_text.key,
                               'data', jsonb_build_object('coupon_id', coupon.id, 'offer_id', reward.offer_id,
-                                                         'deep_link', 'wallet://coupons/' || coupon.id)),
+                                                         'deep_link', 'wallet://coupons/' || coupon.id,
+                                                         'notification_id', %(push_id)s::uuid)),
            'offer-' || reward.offer_id,
            greatest(1, floor(least(extract(epoch FROM coupon.expires_at - %(now)s), %(push_ttl_max)s)))::int,
            %(pending)s, 0, %(now)s, %(now)s, false

@@ -55,7 +55,9 @@ class Scan(MethodView):
     @blp.arguments(ScanSchema)
     @blp.response(200, ScanResultSchema)
     @blp.alt_response(422, description="Refused: reason code_malformed, code_unknown, code_other_brand, "
-                                       "code_forged, code_expired or code_replayed")
+                                       "code_forged, code_expired, code_not_yet_valid (the phone's clock is "
+                                       "ahead), code_replayed, or member_number_not_accepted (the number "
+                                       "printed on the card was typed: scan the pass or type its code)")
     @blp.alt_response(429, description="Too many wrong codes for this pass (reason code_locked)")
     def post(self, data):
         """Identify what the till scanned (a member card with points, tier, usable coupons and rewards;

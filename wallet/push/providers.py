@@ -97,8 +97,8 @@ class LogProvider:
         for message in messages:
             self.sent.append(message)
             self.echo(f"push [log] -> {message.platform} …{message.token[-8:]}: {message.title!r} "
-                      f"{message.body!r} (ttl {message.ttl_seconds} s, collapse {message.collapse_key}, "
-                      f"link {message.data.get('deep_link')})")
+                      f"{message.body!r} (notification {message.notification_id}, ttl {message.ttl_seconds} s, "
+                      f"collapse {message.collapse_key}, link {message.data.get('deep_link')})")
             results.append(SendResult(ACCEPTED, message_id=f"log/{uuid.uuid4()}"))
         return results
 
