@@ -91,6 +91,7 @@ class Defaults:
     RETENTION_INTERVAL = 3600  # make run: the server's retention thread purges this often (0: never)
 
     # flask-smorest / OpenAPI
+    API_DOCS: bool | None = None  # serve /docs and /openapi.json; default: yes, except when ENV is production
     API_TITLE = "wallet"
     API_VERSION = "v1"
     OPENAPI_VERSION = "3.0.3"
@@ -116,6 +117,10 @@ def load_config(app: Flask, overrides: dict[str, Any] | None) -> None:
     check_secret(app.config)
     check_production_config(app.config)
     check_settings(app.config)
+    if app.config["API_DOCS"] is None:
+        app.config["API_DOCS"] = app.config["ENV"] != "production"
+    if not app.config["API_DOCS"]:
+        app.config["OPENAPI_URL_PREFIX"] = None  # flask-smorest then serves neither the document nor the UI
     if not app.config.get("DATABASE_URL"):
         os.makedirs(app.instance_path, exist_ok=True)
         app.config["DATABASE_URL"] = "sqlite:///" + os.path.join(app.instance_path, "wallet.db")
@@ -132,6 +137,9 @@ def check_settings(config: dict[str, Any]) -> None:
     radius = config.get("MONITOR_RADIUS_M")
     if isinstance(radius, bool) or not isinstance(radius, int | float) or not 0 < radius < float("inf"):
         raise ConfigurationError(f"WALLET_MONITOR_RADIUS_M must be a distance in metres above 0, got {radius!r}")
+    docs = config.get("API_DOCS")
+    if docs is not None and not isinstance(docs, bool):
+        raise ConfigurationError(f"WALLET_API_DOCS must be true or false, got {docs!r}")
 
 
 def check_secret(config: dict[str, Any]) -> None:

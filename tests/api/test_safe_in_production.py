@@ -68,3 +68,92 @@ def test_the_driver_error_keeps_its_diagnostics_for_the_code_that_reads_them(app
         make_brand(name="Refused Brand Name")
     assert raised.value.orig.diag.constraint_name == "ck_test_refused"
     assert "Refused Brand Name" not in str(raised.value)
+
+
+# --- headers --------------------------------------------------------------------------------
+
+
+def tokens_of(body: dict) -> dict:
+    return body.get("tokens", body)
+
+
+def test_answers_carrying_tokens_are_never_stored(client):
+    signed_up = client.post("/v1/auth/shoppers", json={"email": "camille@example.com", "password": PASSWORD,
+                                                       "display_name": "Camille"})
+    signed_in = client.post("/v1/auth/shoppers/sign-in", json={"email": "camille@example.com", "password": PASSWORD})
+    refreshed = client.post("/v1/auth/refresh", json={"refresh_token": tokens_of(signed_in.get_json())["refresh_token"]})
+    for response in (signed_up, signed_in, refreshed):
+        assert response.status_code in (200, 201), response.get_json()
+        assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_pass_secrets_and_the_export_are_never_stored(client, login, make_shopper, make_brand):
+    shopper = login(make_shopper())
+    brand = make_brand(listed=True)
+    card_id = client.post("/v1/me/memberships", json={"brand_id": str(brand.id)}, headers=shopper).get_json()["card"]["id"]
+    pass_ = client.get(f"/v1/me/cards/{card_id}/pass", headers=shopper)
+    export = client.get("/v1/me/export", headers=shopper)
+    for response in (pass_, export):
+        assert response.status_code == 200, response.get_json()
+        assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_barcodes_keep_their_own_caching(client, login, make_shopper):
+    shopper = login(make_shopper())
+    card = client.post("/v1/me/cards", json={"shop_name": "Corner", "number": "C-1", "symbology": "code128"},
+                       headers=shopper).get_json()
+    response = client.get(f"/v1/me/cards/{card['id']}/barcode?format=svg", headers=shopper)
+    assert response.headers["Cache-Control"].startswith("private") and "no-store" not in response.headers["Cache-Control"]
+    assert response.headers["ETag"] and response.headers["X-Content-Type-Options"] == "nosniff"
+    again = client.get(f"/v1/me/cards/{card['id']}/barcode?format=svg",
+                       headers={**shopper, "If-None-Match": response.headers["ETag"]})
+    assert again.status_code == 304 and again.headers["Cache-Control"].startswith("private")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/healthz", 200),
+        ("GET", "/v1/catalogue/brands", 200),
+        ("GET", "/v1/me", 401),
+        ("GET", "/v1/nowhere", 404),
+        ("POST", "/v1/auth/shoppers/sign-in", 422),
+        ("GET", "/openapi.json", 200),
+        ("GET", "/docs", 200),
+    ],
+)
+def test_every_answer_carries_the_security_headers(client, method, path, status):
+    response = client.open(path, method=method, json={} if method == "POST" else None)
+    assert response.status_code == status
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+
+
+# --- the API documentation ------------------------------------------------------------------
+
+
+def docs_statuses(**overrides) -> tuple[int, int, int]:
+    from wallet import create_app
+
+    app = create_app({"DATABASE_URL": "sqlite://", "SECRET_KEY": "s" * 40, **overrides})
+    statuses = []
+    for path in ("/docs", "/openapi.json", "/docs/assets/swagger-ui.css"):
+        with app.test_client().get(path) as response:
+            statuses.append(response.status_code)
+    return tuple(statuses)
+
+
+def test_the_api_documentation_is_served_in_development_by_default():
+    assert docs_statuses() == (200, 200, 200)
+
+
+def test_production_serves_no_api_documentation_unless_asked():
+    assert docs_statuses(ENV="production") == (404, 404, 404)
+    assert docs_statuses(ENV="production", API_DOCS=True) == (200, 200, 200)
+
+
+def test_the_api_documentation_can_be_switched_off_in_development(monkeypatch):
+    monkeypatch.setenv("WALLET_API_DOCS", "false")
+    assert docs_statuses() == (404, 404, 404)
