@@ -157,3 +157,72 @@ def test_production_serves_no_api_documentation_unless_asked():
 def test_the_api_documentation_can_be_switched_off_in_development(monkeypatch):
     monkeypatch.setenv("WALLET_API_DOCS", "false")
     assert docs_statuses() == (404, 404, 404)
+
+
+# --- one's own password ---------------------------------------------------------------------
+
+
+def signs_in(client, email: str, password: str) -> bool:
+    return client.post("/v1/auth/staff/sign-in", json={"email": email, "password": password}).status_code == 200
+
+
+@pytest.fixture
+def admin_and_brand(make_brand, make_staff, login):
+    brand = make_brand()
+    admin = make_staff(Role.BRAND_ADMIN, brand)
+    return admin, brand, login(admin)
+
+
+NEW_PASSWORD = "a-brand-new-password"
+
+
+def test_changing_ones_own_password_without_the_current_one_is_refused(client, admin_and_brand):
+    admin, brand, headers = admin_and_brand
+    response = client.patch(f"/v1/brands/{brand.id}/staff/{admin.id}", json={"password": NEW_PASSWORD}, headers=headers)
+    assert response.status_code == 422 and response.get_json()["reason"] == "current_password_required"
+    assert "current_password" in response.get_json()["errors"]["json"]
+    assert signs_in(client, admin.email, PASSWORD) and not signs_in(client, admin.email, NEW_PASSWORD)
+
+
+def test_changing_ones_own_password_with_a_wrong_current_one_is_refused(client, admin_and_brand):
+    admin, brand, headers = admin_and_brand
+    response = client.patch(f"/v1/brands/{brand.id}/staff/{admin.id}",
+                            json={"password": NEW_PASSWORD, "current_password": "not-my-password"}, headers=headers)
+    assert response.status_code == 403 and response.get_json()["reason"] == "password_incorrect"
+    assert signs_in(client, admin.email, PASSWORD) and not signs_in(client, admin.email, NEW_PASSWORD)
+
+
+def test_wrong_current_passwords_lock_like_sign_in(app, client, admin_and_brand):
+    admin, brand, headers = admin_and_brand
+    url = f"/v1/brands/{brand.id}/staff/{admin.id}"
+    statuses = [client.patch(url, json={"password": NEW_PASSWORD, "current_password": f"guess-{n}"},
+                             headers=headers).status_code for n in range(app.config["SIGN_IN_MAX_FAILURES"])]
+    assert statuses == [403] * app.config["SIGN_IN_MAX_FAILURES"]
+    locked = client.patch(url, json={"password": NEW_PASSWORD, "current_password": PASSWORD}, headers=headers)
+    assert locked.status_code == 429 and locked.get_json()["reason"] == "sign_in_locked"
+    assert "Retry-After" in locked.headers
+
+
+def test_changing_ones_own_password_with_the_current_one_works(client, admin_and_brand):
+    admin, brand, headers = admin_and_brand
+    response = client.patch(f"/v1/brands/{brand.id}/staff/{admin.id}",
+                            json={"password": NEW_PASSWORD, "current_password": PASSWORD}, headers=headers)
+    assert response.status_code == 200
+    assert signs_in(client, admin.email, NEW_PASSWORD) and not signs_in(client, admin.email, PASSWORD)
+
+
+def test_an_admin_resets_another_members_password_without_knowing_it(client, admin_and_brand, make_staff):
+    admin, brand, headers = admin_and_brand
+    cashier = make_staff(Role.MARKETER, brand)
+    response = client.patch(f"/v1/brands/{brand.id}/staff/{cashier.id}", json={"password": NEW_PASSWORD},
+                            headers=headers)
+    assert response.status_code == 200
+    assert signs_in(client, cashier.email, NEW_PASSWORD)
+
+
+def test_a_shopper_cannot_change_the_password_through_the_profile(client, login, make_shopper):
+    shopper = make_shopper()
+    response = client.patch("/v1/me", json={"password": NEW_PASSWORD}, headers=login(shopper))
+    assert response.status_code == 422
+    signed_in = client.post("/v1/auth/shoppers/sign-in", json={"email": shopper.email, "password": PASSWORD})
+    assert signed_in.status_code == 200

@@ -16,7 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from wallet.auth import secrets as auth_secrets
 from wallet.auth.models import AuthSession, PosApiKey, Role, StaffMember, StaffStoreScope
 from wallet.auth.principal import Principal, check_brand_access
-from wallet.auth.services import API_KEY_PREFIX, normalize_email
+from wallet.auth.services import API_KEY_PREFIX, confirm_password, normalize_email
+from wallet.auth.tokens import STAFF_AUDIENCE
 from wallet.brands.models import Brand, Store
 from wallet.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from wallet.core.pagination import Page, paginate
@@ -194,6 +195,11 @@ def update_staff(
     *, principal: Principal, brand_id: uuid.UUID, staff_id: uuid.UUID, changes: dict[str, Any]
 ) -> StaffMember:
     check_brand_access(principal, brand_id, *ADMINS, what="Staff member")
+    if "password" in changes and staff_id == principal.id:
+        # One's own password: a stolen 15-minute token must not become the account for good. An admin
+        # resetting someone else's password needs no password of theirs (their sessions end).
+        confirm_password(audience=STAFF_AUDIENCE, account=_staff(brand_id, staff_id),
+                         password=changes.get("current_password"), field="current_password")
     with transaction():
         member = _staff(brand_id, staff_id)
         if member.id == principal.id and (changes.get("is_active") is False or changes.get("role", member.role) != member.role):
