@@ -226,3 +226,65 @@ def test_a_shopper_cannot_change_the_password_through_the_profile(client, login,
     assert response.status_code == 422
     signed_in = client.post("/v1/auth/shoppers/sign-in", json={"email": shopper.email, "password": PASSWORD})
     assert signed_in.status_code == 200
+
+
+# --- staff e-mails of other brands ----------------------------------------------------------
+
+
+def staff_rows(email: str) -> list[tuple]:
+    from wallet.auth.models import StaffMember
+
+    db.session.expire_all()
+    return db.session.execute(sa.select(StaffMember.brand_id, StaffMember.display_name)
+                              .where(StaffMember.email == email)).all()
+
+
+def new_member(email: str, **fields) -> dict:
+    return {"email": email, "password": NEW_PASSWORD, "display_name": "New", "role": "marketer", **fields}
+
+
+def test_an_email_of_another_brands_staff_answers_as_a_success_and_creates_nothing(client, admin_and_brand,
+                                                                                   make_brand, make_staff):
+    admin, brand, headers = admin_and_brand
+    elsewhere = make_staff(Role.MARKETER, make_brand(), email="someone@elsewhere.test")
+    fresh = client.post(f"/v1/brands/{brand.id}/staff", json=new_member("nobody@anywhere.test"), headers=headers)
+    taken = client.post(f"/v1/brands/{brand.id}/staff", json=new_member("Someone@Elsewhere.test"), headers=headers)
+    assert fresh.status_code == taken.status_code == 201
+    assert set(fresh.get_json()) == set(taken.get_json())  # the same shape: nothing tells them apart
+    assert sorted(fresh.headers.keys()) == sorted(taken.headers.keys())
+    assert taken.get_json()["email"] == "someone@elsewhere.test" and taken.get_json()["brand_id"] == str(brand.id)
+    assert staff_rows("someone@elsewhere.test") == [(elsewhere.brand_id, elsewhere.display_name)]
+    assert signs_in(client, "someone@elsewhere.test", PASSWORD)  # the other brand's member is untouched
+
+
+def test_a_platform_admins_email_answers_as_a_success_and_creates_nothing(client, admin_and_brand, make_staff):
+    admin, brand, headers = admin_and_brand
+    root = make_staff(Role.PLATFORM_ADMIN, email="root@platform.test")
+    taken = client.post(f"/v1/brands/{brand.id}/staff", json=new_member(root.email), headers=headers)
+    assert taken.status_code == 201
+    assert staff_rows(root.email) == [(None, root.display_name)]
+
+
+def test_an_email_within_ones_own_brand_is_a_conflict(client, admin_and_brand, make_staff):
+    admin, brand, headers = admin_and_brand
+    make_staff(Role.MARKETER, brand, email="colleague@brand.test")
+    response = client.post(f"/v1/brands/{brand.id}/staff", json=new_member("colleague@brand.test"), headers=headers)
+    assert response.status_code == 409 and response.get_json()["reason"] == "email_taken"
+    assert len(staff_rows("colleague@brand.test")) == 1
+
+
+def test_a_platform_admin_is_told_the_email_is_taken(client, login, make_brand, make_staff):
+    root = make_staff(Role.PLATFORM_ADMIN)
+    make_staff(Role.MARKETER, make_brand(), email="someone@elsewhere.test")
+    brand = make_brand()
+    response = client.post(f"/v1/brands/{brand.id}/staff", json=new_member("someone@elsewhere.test"),
+                           headers=login(root))
+    assert response.status_code == 409 and response.get_json()["reason"] == "email_taken"
+
+
+def test_a_pretended_creation_still_checks_its_input(client, admin_and_brand, make_brand, make_staff):
+    admin, brand, headers = admin_and_brand
+    make_staff(Role.MARKETER, make_brand(), email="someone@elsewhere.test")
+    response = client.post(f"/v1/brands/{brand.id}/staff", json=new_member("someone@elsewhere.test", role="cashier"),
+                           headers=headers)
+    assert response.status_code == 422  # a cashier needs a store, whoever holds the e-mail
