@@ -42,6 +42,9 @@ TEST_CONFIG: dict[str, Any] = {
     "GEOFENCE_INDEX_CHECK_SECONDS": 0,  # every request sees fence changes at once
     "OFFER_TRIGGERS_CHECK_SECONDS": 0,  # ... and offer changes
 }
+# The app refuses to start without a secret: apps the suite builds without TEST_CONFIG, and the
+# commands it runs, sign with the suite's own (tests about the secret itself remove it).
+os.environ.setdefault("WALLET_SECRET_KEY", TEST_CONFIG["SECRET_KEY"])
 
 
 def _admin_url() -> sa.URL:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from pathlib import Path
 
 import click
@@ -121,12 +122,28 @@ def register(app: Flask) -> None:
         app.cli.add_command(command)
 
 
+# Commands that sign and check nothing: without WALLET_SECRET_KEY they get a random secret of their
+# own, which signs nothing anyone else would accept. Every other command needs the real one.
+SECRETLESS_COMMANDS = (export_openapi_command,)
+
+
 def _create_app() -> Flask:
     from wallet import create_app
 
+    context = click.get_current_context(silent=True)
+    if context is not None and context.command in SECRETLESS_COMMANDS and not os.environ.get("WALLET_SECRET_KEY"):
+        return create_app({"SECRET_KEY": secrets.token_urlsafe(48)})
     return create_app()
 
 
 @click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False)
 def main() -> None:
     """Manage the wallet service (database, accounts, demo data, server)."""
+
+
+for _command in SECRETLESS_COMMANDS:  # found without building an app first (see _create_app)
+    main.add_command(_command)
+
+
+if __name__ == "__main__":  # python -m wallet.cli ...
+    main()

@@ -7,12 +7,17 @@ from typing import Any
 
 from flask import Flask
 
+# Published in this repository's history as the development default: anyone can sign tokens with it.
 DEV_SECRET = "dev-only-secret-do-not-use-in-production-0123456789"
+PUBLISHED_SECRETS = frozenset({DEV_SECRET})
+SECRET_MIN_LENGTH = 32
 
 
 class Defaults:
-    ENV = "development"  # "production" demands real secrets and a real database
-    SECRET_KEY = DEV_SECRET
+    ENV = "development"  # "production" also demands a real database, and switches the API docs off
+    # Signs tokens, till codes and the funnel's shopper keys: required in every process, the same in
+    # all of them (server, worker, CLI). `make run` makes a local one (wallet/local_secret.py).
+    SECRET_KEY: str | None = None
     DATABASE_URL: str | None = None  # default: SQLite file in the instance folder
     SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {}
     # A pooled PostgreSQL connection idle this long (s) is checked before use (null: never; 0: always,
@@ -88,6 +93,7 @@ class Defaults:
     RETENTION_INTERVAL = 3600  # make run: the server's retention thread purges this often (0: never)
 
     # flask-smorest / OpenAPI
+    API_DOCS: bool | None = None  # serve /docs and /openapi.json; default: yes, except when ENV is production
     API_TITLE = "wallet"
     API_VERSION = "v1"
     OPENAPI_VERSION = "3.0.3"
@@ -98,7 +104,7 @@ class Defaults:
     JSON_SORT_KEYS = False
 
 
-REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "DATABASE_URL")
+REQUIRED_IN_PRODUCTION = ("DATABASE_URL",)
 
 
 class ConfigurationError(RuntimeError):
@@ -110,14 +116,22 @@ def load_config(app: Flask, overrides: dict[str, Any] | None) -> None:
     app.config.from_prefixed_env("WALLET")
     if overrides:
         app.config.update(overrides)
+    check_secret(app.config)
     check_production_config(app.config)
     check_settings(app.config)
+    if app.config["API_DOCS"] is None:
+        app.config["API_DOCS"] = app.config["ENV"] != "production"
+    if not app.config["API_DOCS"]:
+        app.config["OPENAPI_URL_PREFIX"] = None  # flask-smorest then serves neither the document nor the UI
     if not app.config.get("DATABASE_URL"):
         os.makedirs(app.instance_path, exist_ok=True)
         app.config["DATABASE_URL"] = "sqlite:///" + os.path.join(app.instance_path, "wallet.db")
     app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
     if app.config["DATABASE_URL"].startswith("sqlite"):
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {}
+    # A failed statement's parameters (password and key hashes, e-mails, push tokens) stay out of
+    # its error message, and so out of every log that prints it.
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**app.config["SQLALCHEMY_ENGINE_OPTIONS"], "hide_parameters": True}
 
 
 def check_settings(config: dict[str, Any]) -> None:
@@ -125,16 +139,31 @@ def check_settings(config: dict[str, Any]) -> None:
     radius = config.get("MONITOR_RADIUS_M")
     if isinstance(radius, bool) or not isinstance(radius, int | float) or not 0 < radius < float("inf"):
         raise ConfigurationError(f"WALLET_MONITOR_RADIUS_M must be a distance in metres above 0, got {radius!r}")
+    docs = config.get("API_DOCS")
+    if docs is not None and not isinstance(docs, bool):
+        raise ConfigurationError(f"WALLET_API_DOCS must be true or false, got {docs!r}")
+
+
+def check_secret(config: dict[str, Any]) -> None:
+    """Whatever ``ENV`` says: a server started without a secret must not fall back to a known one,
+    or anyone could sign themselves a platform admin's token."""
+    secret = config.get("SECRET_KEY")
+    hint = ("generate one with `python -c 'import secrets; print(secrets.token_urlsafe(48))'` and give the same "
+            "value to every process (server, worker, CLI); `make run` makes its own in instance/secret_key")
+    if not secret:
+        raise ConfigurationError(f"refusing to start: WALLET_SECRET_KEY is not set; {hint}")
+    if not isinstance(secret, str):
+        raise ConfigurationError("refusing to start: WALLET_SECRET_KEY must be a string")
+    if secret in PUBLISHED_SECRETS:
+        raise ConfigurationError(f"refusing to start: WALLET_SECRET_KEY is the published development secret; {hint}")
+    if len(secret) < SECRET_MIN_LENGTH:
+        raise ConfigurationError(
+            f"refusing to start: WALLET_SECRET_KEY must be at least {SECRET_MIN_LENGTH} characters; {hint}")
 
 
 def check_production_config(config: dict[str, Any]) -> None:
     if config.get("ENV") != "production":
         return
     problems = [f"WALLET_{key} is not set" for key in REQUIRED_IN_PRODUCTION if not config.get(key)]
-    secret = config.get("SECRET_KEY") or ""
-    if secret == DEV_SECRET:
-        problems.append("WALLET_SECRET_KEY is the development default")
-    elif secret and len(secret) < 32:
-        problems.append("WALLET_SECRET_KEY must be at least 32 characters")
     if problems:
         raise ConfigurationError("refusing to start in production: " + "; ".join(problems))

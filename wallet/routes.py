@@ -51,7 +51,8 @@ def register(app: Flask, api: Api) -> None:
     for blueprint in blueprints:
         api.register_blueprint(blueprint)
     app.register_blueprint(health.blp)
-    app.register_blueprint(docs.blp)
+    if app.config["API_DOCS"]:
+        app.register_blueprint(docs.blp)
 
 
 def _geojson_ref(self, field, ret):  # apispec attribute-function signature

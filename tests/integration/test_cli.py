@@ -30,3 +30,19 @@ def test_create_admin_refuses_a_short_password_and_a_duplicate(app):
 def test_export_openapi_check_passes_on_the_committed_document(app):
     result = app.test_cli_runner().invoke(args=["export-openapi", "--check"])
     assert result.exit_code == 0, result.output
+
+
+def test_export_openapi_runs_without_a_secret_and_every_other_command_needs_one(monkeypatch):
+    from click.testing import CliRunner
+
+    from wallet.cli import main
+    from wallet.config import ConfigurationError
+
+    monkeypatch.delenv("WALLET_SECRET_KEY", raising=False)
+    monkeypatch.setenv("WALLET_DATABASE_URL", "sqlite://")
+    exported = CliRunner().invoke(main, ["export-openapi", "--check"])
+    assert exported.exit_code == 0, exported.output
+    for command in (["purge"], ["worker", "--once"], ["seed-demo"], ["db", "upgrade"]):
+        refused = CliRunner().invoke(main, command)
+        assert isinstance(refused.exception, ConfigurationError), (command, refused.output)
+        assert "WALLET_SECRET_KEY is not set" in str(refused.exception)

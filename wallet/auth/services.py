@@ -20,7 +20,8 @@ from wallet.auth.models import AuthSession, ConsentEvent, PosApiKey, RefreshToke
 from wallet.auth.principal import POS_KEY, SHOPPER, Principal
 from wallet.auth.tokens import SHOPPER_AUDIENCE, STAFF_AUDIENCE, decode_access_token, issue_access_token
 from wallet.core import reads
-from wallet.core.errors import Conflict, InvalidCredentials, InvalidToken, NotFound, TooManyRequests
+from wallet.core.errors import (Conflict, InvalidCredentials, InvalidToken, NotFound, PermissionDenied, TooManyRequests,
+                                ValidationFailed)
 from wallet.core.time import utcnow
 from wallet.core.transaction import transaction
 from wallet.extensions import db
@@ -159,6 +160,24 @@ def sign_in(*, audience: str, email: str, password: str) -> TokenPair:
         if audience == SHOPPER_AUDIENCE:
             return _open_session(shopper_id=account.id)
         return _open_session(staff_id=account.id)
+
+
+class PasswordIncorrect(PermissionDenied):
+    reason = "password_incorrect"
+
+
+def confirm_password(*, audience: str, account: Shopper | StaffMember, password: str | None, field: str) -> None:
+    """The account's own password confirms an action a stolen access token alone must not do
+    (changing that password); wrong ones count towards the account's sign-in lockout."""
+    if not password:
+        raise ValidationFailed("Give your current password to change it.", reason="current_password_required",
+                               errors={"json": {field: ["Required to change your own password."]}})
+    throttle_key = f"{audience}:{account.email}"
+    now = utcnow()
+    refuse_if_locked(throttle_key, now)
+    if not auth_secrets.verify_password(account.password_hash, password):
+        record_failed_attempt(throttle_key, now)
+        raise PasswordIncorrect("The current password is incorrect.", errors={"json": {field: ["Incorrect."]}})
 
 
 def refuse_if_locked(key: str, now: dt.datetime) -> None:

@@ -165,7 +165,9 @@ class StaffById(MethodView):
     @blp.arguments(StaffUpdateSchema)
     @blp.response(200, StaffMemberSchema)
     @blp.alt_response(404, description=NOT_FOUND)
+    @blp.alt_response(403, description="Wrong current password (reason password_incorrect)")
     @blp.alt_response(409, description="You cannot demote or deactivate yourself")
+    @blp.alt_response(429, description="Too many wrong passwords: locked like sign-in (reason sign_in_locked)")
     def patch(self, changes, brand_id, staff_id):
         """Change a staff member's name, password, role, stores or activity"""
         return services.update_staff(

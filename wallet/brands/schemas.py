@@ -5,8 +5,8 @@ import re
 from marshmallow import ValidationError, fields, validate, validates
 
 from wallet.auth.models import Role
-from wallet.auth.schemas import password_field
-from wallet.core.fields import Boolean, Email, GeoJSONPoint, Line, QueryBoolean, Text, TimeZone
+from wallet.auth.schemas import PASSWORD_MAX, password_field
+from wallet.core.fields import Boolean, Email, GeoJSONPoint, Line, Password, QueryBoolean, Text, TimeZone
 from wallet.core.schemas import StrictSchema, name_field
 
 SYMBOLOGIES = ("qr", "ean13", "ean8", "upca", "code128", "code39", "itf")
@@ -129,6 +129,10 @@ class StaffCreateSchema(StrictSchema):
 class StaffUpdateSchema(StrictSchema):
     display_name = name_field(100)
     password = password_field()
+    current_password = Password(
+        load_only=True, validate=validate.Length(min=1, max=PASSWORD_MAX),
+        metadata={"description": "Your current password: required to change your own password (not another's)"},
+    )
     role = Line(validate=validate.OneOf(BRAND_STAFF_ROLES))
     store_ids = fields.List(fields.UUID(), validate=validate.Length(max=500))
     is_active = Boolean(metadata={"description": "False signs the member out everywhere"})

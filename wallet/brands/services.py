@@ -16,7 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from wallet.auth import secrets as auth_secrets
 from wallet.auth.models import AuthSession, PosApiKey, Role, StaffMember, StaffStoreScope
 from wallet.auth.principal import Principal, check_brand_access
-from wallet.auth.services import API_KEY_PREFIX, normalize_email
+from wallet.auth.services import API_KEY_PREFIX, confirm_password, normalize_email
+from wallet.auth.tokens import STAFF_AUDIENCE
 from wallet.brands.models import Brand, Store
 from wallet.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from wallet.core.pagination import Page, paginate
@@ -159,20 +160,33 @@ def _store(brand_id: uuid.UUID, store_id: uuid.UUID) -> Store:
 
 
 def create_staff_member(*, principal: Principal, brand_id: uuid.UUID, data: dict[str, Any]) -> StaffMember:
+    """A new staff member of the brand. Staff e-mails are unique across the platform (they sign in
+    with the e-mail alone), and a brand admin must not learn which e-mails are staff elsewhere: an
+    e-mail of another brand's staff (or of a platform admin) gets the answer of a success, made the
+    same way, but no account. An e-mail already in the admin's own brand is a 409 ``email_taken``, as
+    it is for a platform admin, who sees every brand anyway."""
     check_brand_access(principal, brand_id, *ADMINS)
     email = normalize_email(data["email"])
     with transaction() as session:
         _brand(brand_id)
-        if session.scalar(select(StaffMember.id).where(StaffMember.email == email)) is not None:
-            raise Conflict("A staff account exists for this e-mail.", reason="email_taken")
+        now = utcnow()
         member = StaffMember(
+            id=uuid.uuid4(),
             brand_id=brand_id,
             email=email,
-            password_hash=auth_secrets.hash_password(data["password"]),
+            password_hash=auth_secrets.hash_password(data["password"]),  # also when not kept: the same time
             display_name=data["display_name"],
             role=data["role"],
+            is_active=True,
+            created_at=now,
+            updated_at=now,
         )
         _set_store_scope(member, brand_id, data["role"], data.get("store_ids") or [])
+        holder = session.execute(select(StaffMember.brand_id).where(StaffMember.email == email)).first()
+        if holder is not None:
+            if holder.brand_id == brand_id or principal.is_platform_admin:
+                raise Conflict("A staff account exists for this e-mail.", reason="email_taken")
+            return member  # never added to the session: nothing is written
         session.add(member)
         _flush_or_conflict("A staff account exists for this e-mail.")
     return member
@@ -194,6 +208,11 @@ def update_staff(
     *, principal: Principal, brand_id: uuid.UUID, staff_id: uuid.UUID, changes: dict[str, Any]
 ) -> StaffMember:
     check_brand_access(principal, brand_id, *ADMINS, what="Staff member")
+    if "password" in changes and staff_id == principal.id:
+        # One's own password: a stolen 15-minute token must not become the account for good. An admin
+        # resetting someone else's password needs no password of theirs (their sessions end).
+        confirm_password(audience=STAFF_AUDIENCE, account=_staff(brand_id, staff_id),
+                         password=changes.get("current_password"), field="current_password")
     with transaction():
         member = _staff(brand_id, staff_id)
         if member.id == principal.id and (changes.get("is_active") is False or changes.get("role", member.role) != member.role):

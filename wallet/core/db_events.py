@@ -1,12 +1,12 @@
 """Per-connection settings: SQLite needs foreign keys, WAL and a busy timeout switched on; a pooled
-PostgreSQL connection that sat idle is checked before use."""
+PostgreSQL connection that sat idle is checked before use; database errors carry no row values."""
 
 import time
 from typing import Any
 
 from flask import Flask
 from sqlalchemy import event, exc
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, ExceptionContext
 
 from wallet.extensions import db
 
@@ -48,9 +48,39 @@ def _ping_when_idle(idle_seconds: float) -> Any:
     return check
 
 
+def withhold_row_values(error: BaseException | None) -> None:
+    """Cut what PostgreSQL quotes of the rows from ``error`` and the errors it was raised from, so
+    that a logged database error shows no e-mail, password or key hash, push token, position.
+
+    The engine's ``hide_parameters`` leaves the statement's parameters out of SQLAlchemy's message,
+    but PostgreSQL's own message has a DETAIL (``Key (email)=(…) already exists``, ``Failing row
+    contains (…)``) that both psycopg's and SQLAlchemy's messages repeat. The diagnostic fields
+    (``error.diag``: constraint, table, SQLSTATE) are left as they are for the code that reads them.
+    """
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        driver_error = error.orig if isinstance(error, exc.StatementError) else error
+        diag = getattr(driver_error, "diag", None)
+        primary = getattr(diag, "message_primary", None)
+        if driver_error is not None and primary and driver_error.args:
+            full = str(driver_error.args[0])
+            if full != primary:
+                driver_error.args = (primary, *driver_error.args[1:])
+                if driver_error is not error and error.args:  # SQLAlchemy copied the message when it wrapped it
+                    error.args = (str(error.args[0]).replace(full, primary), *error.args[1:])
+        error = error.__cause__ or error.__context__
+
+
+def _withhold_row_values(context: ExceptionContext) -> None:
+    withhold_row_values(context.sqlalchemy_exception or context.original_exception)
+
+
 def register_engine_events(app: Flask) -> None:
     with app.app_context():
         engine: Engine = db.engine
+        if not event.contains(engine, "handle_error", _withhold_row_values):
+            event.listen(engine, "handle_error", _withhold_row_values)
         if engine.dialect.name == "sqlite" and not event.contains(engine, "connect", _configure_sqlite):
             event.listen(engine, "connect", _configure_sqlite)
         idle = app.config.get("DATABASE_PING_IDLE_SECONDS")

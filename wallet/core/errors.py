@@ -164,6 +164,9 @@ def handle_http_exception(error: HTTPException) -> Response:
 
 
 def handle_unexpected_error(error: Exception) -> Response:
+    from wallet.core.db_events import withhold_row_values
+
+    withhold_row_values(error)  # (also raised by the till's statements, which go to psycopg directly)
     current_app.logger.exception("unhandled error", exc_info=error)
     return _respond(error_body(500, "An unexpected error occurred.", "internal_error"))
 

@@ -20,11 +20,12 @@ from sqlalchemy import delete, exists, or_, select, update
 
 from wallet.auth import secrets as auth_secrets
 from wallet.auth import services as auth_services
+from wallet.auth.services import PasswordIncorrect
 from wallet.auth.models import Shopper, SignInThrottle
 from wallet.auth.principal import Principal
 from wallet.auth.tokens import SHOPPER_AUDIENCE
 from wallet.cards.models import Card, Membership
-from wallet.core.errors import NotFound, PermissionDenied
+from wallet.core.errors import NotFound
 from wallet.core.time import utcnow
 from wallet.core.transaction import transaction
 from wallet.extensions import db
@@ -36,10 +37,6 @@ from wallet.passes.models import Pass
 from wallet.pos.models import Redemption
 
 ERASED_DOMAIN = "erased.invalid"  # RFC 2606: can never be a real mailbox
-
-
-class PasswordIncorrect(PermissionDenied):
-    reason = "password_incorrect"
 
 
 @dataclass(frozen=True)
