@@ -14,7 +14,10 @@ from tests.conftest import PASSWORD
 from tests.insight_support import CHATELET_FIGURES, TOTAL_FIGURES, build_scenario
 from tests.push_support import clock, make_dispatcher  # noqa: F401  (fixtures)
 from wallet.auth.models import Role
+from wallet.brands.models import Store
 from wallet.core.time import utcnow
+from wallet.core.transaction import transaction
+from wallet.extensions import db
 from wallet.privacy.retention import purge_expired
 
 
@@ -101,6 +104,16 @@ def test_the_funnel_exports_as_csv_with_withheld_cells_empty(client, scenario, m
     assert by_store["Châtelet"]["entries"] == "6" and by_store["Châtelet"]["redeemed_value_minor"] == "900"
     assert by_store["Châtelet"]["suppressed_no_device"] == "1"
     assert by_store["Bastille"]["suppressed"] == "true" and by_store["Bastille"]["entries"] == ""
+
+
+def test_a_store_name_cannot_run_as_a_formula_in_the_csv(client, scenario, marketer):
+    with transaction():
+        db.session.get(Store, scenario.chatelet.id).name = "\u200b =HYPERLINK(\"http://evil.example\";\"x\")"
+    response = client.get(f"{_url(scenario, '.csv')}?{_range()}", headers=marketer)
+    names = [row["store_name"] for row in csv.DictReader(io.StringIO(response.get_data(as_text=True)))]
+    assert "'\u200b =HYPERLINK(\"http://evil.example\";\"x\")" in names
+    # Text cells are quoted, so a spreadsheet splitting on ";" keeps the name in one cell.
+    assert '"\'\u200b =HYPERLINK(""http://evil.example"";""x"")"' in response.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("kind", ["funnel", "daily"])
