@@ -137,7 +137,8 @@ def _by_distance(entries: list[WalletCard], near: tuple[float, float]) -> list[W
     brand_ids = {entry.card.brand_id for entry in entries if entry.card.brand_id}
     nearest: dict[uuid.UUID, tuple[float, Store]] = {}
     if brand_ids:
-        for store in db.session.scalars(select(Store).where(Store.brand_id.in_(brand_ids))):
+        for store in db.session.scalars(select(Store).where(Store.brand_id.in_(brand_ids),
+                                                            Store.archived_at.is_(None))):
             distance = distance_m(near[0], near[1], store.location.y, store.location.x)
             if store.brand_id not in nearest or distance < nearest[store.brand_id][0]:
                 nearest[store.brand_id] = (distance, store)

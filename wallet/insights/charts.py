@@ -95,8 +95,12 @@ def _title(funnel: Funnel, what: str) -> str:
 
 
 def _save(figure, image_format: str) -> bytes:  # type: ignore[no-untyped-def]
+    from matplotlib import rc_context
+
     out = io.BytesIO()
-    # No creation date in the metadata: the same funnel gives the same bytes (and ETag).
+    # No creation date in the metadata, and SVG element ids from a fixed salt (not a random one):
+    # the same funnel gives the same bytes (and ETag).
     metadata = {"Date": None} if image_format == "svg" else {"Software": None}
-    figure.savefig(out, format=image_format, metadata=metadata)
+    with rc_context({"svg.hashsalt": "wallet-funnel"}):
+        figure.savefig(out, format=image_format, metadata=metadata)
     return out.getvalue()
