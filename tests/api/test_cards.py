@@ -115,6 +115,24 @@ def test_cards_are_private_to_their_shopper(client, shopper, make_shopper, login
     assert client.get("/v1/me/cards", headers=intruder).get_json() == []
 
 
+def test_a_number_without_its_check_digit_is_the_same_card(client, shopper):
+    pharmacy = {"shop_name": "Pharmacie", "symbology": "ean13"}
+    first = _add(client, shopper, **pharmacy, number="4006381333931")
+    assert first.status_code == 201
+    again = _add(client, shopper, **pharmacy, number="400638133393")
+    assert again.status_code == 409 and again.get_json()["reason"] == "card_exists"
+    assert [card["id"] for card in client.get("/v1/me/cards", headers=shopper).get_json()] == [first.get_json()["id"]]
+
+
+def test_renaming_a_shop_onto_the_same_card_is_a_conflict(client, shopper):
+    kept = _add(client, shopper, shop_name="Pharmacie", number="4006381333931", symbology="ean13").get_json()
+    other = _add(client, shopper, shop_name="Parapharmacie", number="400638133393", symbology="ean13").get_json()
+    response = client.patch(f"/v1/me/cards/{other['id']}", json={"shop_name": " PHARMACIE"}, headers=shopper)
+    assert response.status_code == 409 and response.get_json()["reason"] == "card_exists"
+    assert client.get(f"/v1/me/cards/{other['id']}", headers=shopper).get_json()["shop_name"] == "Parapharmacie"
+    assert kept["number"] == other["number"] == "4006381333931"
+
+
 def test_rename_and_delete_a_card(client, shopper):
     card = _add(client, shopper, shop_name="Corner", number="C-1", symbology="code128").get_json()
     renamed = client.patch(f"/v1/me/cards/{card['id']}", json={"label": "Épicerie", "shop_name": "Corner Shop"},

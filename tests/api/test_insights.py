@@ -7,14 +7,21 @@ import csv
 import datetime as dt
 import io
 import json
+import uuid
 
 import pytest
+from sqlalchemy import func, select
 
 from tests.conftest import PASSWORD
-from tests.insight_support import CHATELET_FIGURES, TOTAL_FIGURES, build_scenario
+from tests.insight_support import CHATELET, CHATELET_FIGURES, TOTAL_FIGURES, build_scenario, walk_in
 from tests.push_support import clock, make_dispatcher  # noqa: F401  (fixtures)
 from wallet.auth.models import Role
+from wallet.brands.models import Store
 from wallet.core.time import utcnow
+from wallet.core.transaction import transaction
+from wallet.extensions import db
+from wallet.geo.models import Geofence, Presence
+from wallet.offers.models import Coupon
 from wallet.privacy.retention import purge_expired
 
 
@@ -103,6 +110,16 @@ def test_the_funnel_exports_as_csv_with_withheld_cells_empty(client, scenario, m
     assert by_store["Bastille"]["suppressed"] == "true" and by_store["Bastille"]["entries"] == ""
 
 
+def test_a_store_name_cannot_run_as_a_formula_in_the_csv(client, scenario, marketer):
+    with transaction():
+        db.session.get(Store, scenario.chatelet.id).name = "\u200b =HYPERLINK(\"http://evil.example\";\"x\")"
+    response = client.get(f"{_url(scenario, '.csv')}?{_range()}", headers=marketer)
+    names = [row["store_name"] for row in csv.DictReader(io.StringIO(response.get_data(as_text=True)))]
+    assert "'\u200b =HYPERLINK(\"http://evil.example\";\"x\")" in names
+    # Text cells are quoted, so a spreadsheet splitting on ";" keeps the name in one cell.
+    assert '"\'\u200b =HYPERLINK(""http://evil.example"";""x"")"' in response.get_data(as_text=True)
+
+
 @pytest.mark.parametrize("kind", ["funnel", "daily"])
 def test_charts_are_real_png_and_svg(client, scenario, marketer, kind):
     png = client.get(f"{_url(scenario, '/chart')}?{_range()}&kind={kind}&format=png", headers=marketer)
@@ -133,6 +150,76 @@ def test_the_funnel_survives_erasure_and_retention(app, client, scenario, market
     after = client.get(f"{_url(scenario)}?{_range()}", headers=marketer).get_json()
     assert after["totals"] == before["totals"] and after["by_store"] == before["by_store"]
     assert after["by_day"] == before["by_day"]
+
+
+def _everything(client, scenario, marketer, store_id=None) -> dict:
+    """The funnel in every form it is read: JSON, rows, CSV and both charts."""
+    query = _range() + (f"&store_id={store_id}" if store_id else "")
+    readings = {"json": client.get(f"{_url(scenario)}?{query}", headers=marketer),
+                "rows": client.get(f"{_url(scenario, '/rows')}?{query}&page_size=100", headers=marketer),
+                "csv": client.get(f"{_url(scenario, '.csv')}?{query}", headers=marketer)}
+    for kind in ("funnel", "daily"):
+        readings[kind] = client.get(f"{_url(scenario, '/chart')}?{query}&kind={kind}&format=svg", headers=marketer)
+    assert all(response.status_code == 200 for response in readings.values()), {
+        name: response.status_code for name, response in readings.items()}
+    return {name: response.get_json() if name in ("json", "rows") else response.data
+            for name, response in readings.items()}
+
+
+def test_the_funnel_reads_the_same_after_its_stores_fences_and_offer_are_deleted(
+        client, scenario, marketer, make_staff, login):
+    admin = login(make_staff(Role.BRAND_ADMIN, scenario.brand))
+    brand = f"/v1/brands/{scenario.brand.id}"
+    offer = f"{brand}/offers/{scenario.offer.id}"
+    assert client.post(f"{offer}/end", headers=admin).status_code == 200
+    before = _everything(client, scenario, marketer)
+    before_chatelet = _everything(client, scenario, marketer, scenario.chatelet.id)
+    assert before["json"]["by_store"] and before["json"]["totals"]["entries"] == 8
+    coupons_before = {coupon.id: (coupon.store_id, coupon.geofence_id) for coupon in scenario.coupons.values()}
+    bastille_fence = db.session.scalars(select(Geofence.id).where(Geofence.store_id == scenario.bastille.id)).one()
+
+    assert client.delete(f"{brand}/geofences/{bastille_fence}", headers=admin).status_code == 204
+    assert client.delete(f"{brand}/stores/{scenario.chatelet.id}", headers=admin).status_code == 204
+    refused = client.delete(offer, headers=admin)
+    assert refused.status_code == 409 and refused.get_json()["reason"] == "offer_not_draft"
+
+    assert _everything(client, scenario, marketer) == before
+    assert _everything(client, scenario, marketer, scenario.chatelet.id) == before_chatelet
+    db.session.expire_all()
+    assert {coupon.id: (coupon.store_id, coupon.geofence_id) for coupon in db.session.scalars(
+        select(Coupon).where(Coupon.id.in_(coupons_before)))} == coupons_before
+
+
+def test_a_deleted_store_and_its_fences_leave_every_list_and_stop_triggering(
+        client, scenario, marketer, make_staff, make_shopper, login):
+    admin = login(make_staff(Role.BRAND_ADMIN, scenario.brand))
+    brand = f"/v1/brands/{scenario.brand.id}"
+    chatelet = scenario.chatelet.id
+    fences = db.session.scalars(select(Geofence.id).where(Geofence.store_id == chatelet)).all()
+    cashier = login(make_staff(Role.CASHIER, scenario.brand, [scenario.chatelet, scenario.bastille]))
+    assert client.delete(f"{brand}/stores/{chatelet}", headers=admin).status_code == 204
+
+    listed = [store["id"] for store in client.get(f"{brand}/stores", headers=admin).get_json()]
+    catalogue = [store["id"] for store in client.get(f"/v1/catalogue/brands/{scenario.brand.id}/stores").get_json()]
+    assert str(chatelet) not in listed + catalogue and str(scenario.bastille.id) in listed
+    assert client.get(f"{brand}/stores/{chatelet}", headers=admin).status_code == 404
+    assert client.patch(f"{brand}/stores/{chatelet}", json={"name": "Back"}, headers=admin).status_code == 404
+    assert client.delete(f"{brand}/stores/{chatelet}", headers=admin).status_code == 404
+    fence_ids = [fence["id"] for fence in client.get(f"{brand}/geofences", headers=admin).get_json()]
+    assert not {str(fence) for fence in fences} & set(fence_ids)
+    assert all(client.get(f"{brand}/geofences/{fence}", headers=admin).status_code == 404 for fence in fences)
+    new_fence = {"store_id": str(chatelet), "name": "Again",
+                 "circle": {"center": {"type": "Point", "coordinates": [CHATELET[1], CHATELET[0]]}, "radius_m": 50}}
+    assert client.post(f"{brand}/geofences", json=new_fence, headers=admin).status_code == 422
+    assert client.get("/v1/pos/context", headers=cashier).get_json()["store_ids"] == [str(scenario.bastille.id)]
+
+    newcomer = make_shopper(email=f"late-{uuid.uuid4().hex[:6]}@example.com",
+                            consents={"location": True, "marketing": True})
+    answer = walk_in(client, login(newcomer), CHATELET)
+    assert answer["events"] == [] and answer["coupons"] == []
+    monitored = {region["geofence_id"] for region in answer["monitor"]["regions"]}
+    assert not {str(fence) for fence in fences} & monitored
+    assert db.session.scalar(select(func.count()).select_from(Presence).where(Presence.geofence_id.in_(fences))) == 0
 
 
 @pytest.mark.parametrize("query, field", [

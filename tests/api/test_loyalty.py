@@ -502,4 +502,4 @@ def test_a_deleted_store_leaves_the_ledger_whole(client, brand, program, till, m
     assert client.delete(f"/v1/brands/{brand.id}/stores/{store.id}", headers=admin).status_code == 204
     entry = db.session.scalars(select(LedgerEntry)).one()
     db.session.refresh(entry)
-    assert entry.store_id is None and entry.points == 10
+    assert entry.store_id == store.id and entry.points == 10  # the store is archived, still named

@@ -110,6 +110,22 @@ def test_the_export_leaves_out_secrets_and_hashes(client, rich):
     assert "argon2" not in data
 
 
+def test_every_exported_row_has_every_column_but_those_omitted_with_a_reason(client, rich):
+    document = client.get("/v1/me/export", headers=rich.headers).get_json()
+    for section in SECTIONS:
+        columns = {column.key for column in section.model.__mapper__.column_attrs}
+        assert set(section.omit) <= columns, f"{section.name} omits a column its table does not have"
+        described = document["sections"][section.name]
+        assert described["table"] == section.model.__tablename__
+        assert described["description"] == section.description and section.description
+        assert set(described["omitted"]) == set(section.omit)
+        assert all(isinstance(reason, str) and len(reason) > 10 for reason in described["omitted"].values())
+        rows = [document[section.name]] if section.name == "profile" else document[section.name]
+        for row in rows:
+            assert set(row) == columns - set(section.omit), section.name
+    assert all(event["consent"] for event in document["consent_history"])
+
+
 def test_the_consent_history_lists_every_change_newest_first(client, rich):
     response = client.get("/v1/me/consent-history?page_size=100", headers=rich.headers)
     assert response.status_code == 200

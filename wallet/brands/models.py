@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 from sqlalchemy import Boolean, ForeignKey, Index, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from wallet.core.db import Base, GeometryType, IdMixin, TimestampMixin
+from wallet.core.db import Base, GeometryType, IdMixin, TimestampMixin, UTCDateTime
 
 
 class Brand(IdMixin, TimestampMixin, Base):
@@ -43,5 +44,8 @@ class Store(IdMixin, TimestampMixin, Base):
     country_code: Mapped[str] = mapped_column(String(2))
     location = mapped_column(GeometryType("POINT"), nullable=False)
     time_zone: Mapped[str] = mapped_column(String(64))
+    # Set when the store is deleted: its coupons, purchases and funnel figures still name it, so it
+    # stays (out of every list, unusable) instead of taking that history with it.
+    archived_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     brand: Mapped[Brand] = relationship(back_populates="stores")

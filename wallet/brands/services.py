@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from wallet.auth import secrets as auth_secrets
@@ -24,6 +24,8 @@ from wallet.core.pagination import Page, paginate
 from wallet.core.time import utcnow
 from wallet.core.transaction import transaction
 from wallet.extensions import db
+from wallet.geo import services as geo
+from wallet.geo.models import Geofence
 
 ADMINS = (Role.BRAND_ADMIN,)
 
@@ -140,18 +142,33 @@ def update_store(*, principal: Principal, brand_id: uuid.UUID, store_id: uuid.UU
 
 
 def delete_store(*, principal: Principal, brand_id: uuid.UUID, store_id: uuid.UUID) -> None:
+    """Delete a store for its brand: archived, since coupons, purchases and funnels keep naming it.
+
+    The store leaves the lists and the catalogue and can no longer be used: its fences are
+    archived (no more triggers, no monitored regions), its cashiers lose it from their stores and
+    its POS keys are revoked. Its id and name stay for history.
+    """
     check_brand_access(principal, brand_id, *ADMINS, what="Store")
     with transaction() as session:
-        session.delete(_store(brand_id, store_id))
+        store = _store(brand_id, store_id)
+        store.archived_at = utcnow()
+        geo.archive_geofences(session.scalars(select(Geofence).where(
+            Geofence.store_id == store.id, Geofence.archived_at.is_(None))).all())
+        session.execute(delete(StaffStoreScope).where(StaffStoreScope.store_id == store.id))
+        # One by one, not in bulk, so that each process's cache of POS keys hears of it.
+        for key in session.scalars(select(PosApiKey).where(PosApiKey.store_id == store.id,
+                                                           PosApiKey.revoked_at.is_(None))):
+            key.revoked_at = store.archived_at
 
 
 def _stores_of(brand_id: uuid.UUID) -> Select[Any]:
-    return select(Store).where(Store.brand_id == brand_id).order_by(Store.name, Store.id)
+    return (select(Store).where(Store.brand_id == brand_id, Store.archived_at.is_(None))
+            .order_by(Store.name, Store.id))
 
 
 def _store(brand_id: uuid.UUID, store_id: uuid.UUID) -> Store:
     store = db.session.get(Store, store_id)
-    if store is None or store.brand_id != brand_id:
+    if store is None or store.brand_id != brand_id or store.archived_at is not None:
         raise NotFound("Store not found.")
     return store
 
@@ -260,7 +277,8 @@ def _set_store_scope(member: StaffMember, brand_id: uuid.UUID, role: str, store_
         return
     if not wanted:
         raise ValidationFailed.on("store_ids", "A cashier needs at least one store.")
-    found = set(db.session.scalars(select(Store.id).where(Store.brand_id == brand_id, Store.id.in_(wanted))))
+    found = set(db.session.scalars(select(Store.id).where(Store.brand_id == brand_id, Store.id.in_(wanted),
+                                                          Store.archived_at.is_(None))))
     missing = [str(store_id) for store_id in wanted if store_id not in found]
     if missing:
         raise ValidationFailed.on("store_ids", f"Not stores of this brand: {', '.join(missing)}.")
@@ -293,7 +311,7 @@ def create_pos_key(*, principal: Principal, brand_id: uuid.UUID, name: str, stor
     check_brand_access(principal, brand_id, *ADMINS)
     with transaction() as session:
         store = db.session.get(Store, store_id)
-        if store is None or store.brand_id != brand_id:
+        if store is None or store.brand_id != brand_id or store.archived_at is not None:
             raise ValidationFailed.on("store_id", "Not a store of this brand.")
         prefix = uuid.uuid4().hex[:8]
         key = f"{API_KEY_PREFIX}{prefix}_{auth_secrets.new_token()}"

@@ -71,14 +71,14 @@ def add_card(
             if brand.card_number_pattern and not re.fullmatch(brand.card_number_pattern, number):
                 raise ValidationFailed.on(
                     "number", f"This is not a {brand.name} card number (expected {brand.card_number_pattern}).")
-            dedupe_key = f"brand:{brand.id}:{number}"
         else:
             if symbology is None:
                 raise ValidationFailed.on("symbology", "Say which barcode the card carries.")
             chosen = Symbology(symbology)
             number = _clean_number(number, chosen)
-            dedupe_key = f"shop:{shop_name.strip().casefold()}:{number}"  # type: ignore[union-attr]
         number = _encodable(chosen, number)
+        # From the number as stored: "400638133393" and "4006381333931" are the same card.
+        dedupe_key = _dedupe_key(brand_id=brand_id, shop_name=shop_name, number=number)
         _ensure_room(principal.id)
         if session.scalar(select(Card.id).where(Card.shopper_id == principal.id, Card.dedupe_key == dedupe_key)):
             raise Conflict("This card is already in your wallet.", reason="card_exists")
@@ -90,6 +90,13 @@ def add_card(
         except IntegrityError:  # the same card added twice at once
             raise Conflict("This card is already in your wallet.", reason="card_exists") from None
     return card
+
+
+def _dedupe_key(*, brand_id: uuid.UUID | None, shop_name: str | None, number: str) -> str:
+    """What makes two cards of a wallet the same card: the brand or shop, and the normalised number."""
+    if brand_id is not None:
+        return f"brand:{brand_id}:{number}"
+    return f"shop:{(shop_name or '').strip().casefold()}:{number}"
 
 
 def _clean_number(number: str, symbology: Symbology) -> str:
@@ -129,7 +136,8 @@ def _by_distance(entries: list[WalletCard], near: tuple[float, float]) -> list[W
     brand_ids = {entry.card.brand_id for entry in entries if entry.card.brand_id}
     nearest: dict[uuid.UUID, tuple[float, Store]] = {}
     if brand_ids:
-        for store in db.session.scalars(select(Store).where(Store.brand_id.in_(brand_ids))):
+        for store in db.session.scalars(select(Store).where(Store.brand_id.in_(brand_ids),
+                                                            Store.archived_at.is_(None))):
             distance = distance_m(near[0], near[1], store.location.y, store.location.x)
             if store.brand_id not in nearest or distance < nearest[store.brand_id][0]:
                 nearest[store.brand_id] = (distance, store)
@@ -156,7 +164,7 @@ def update_card(*, principal: Principal, card_id: uuid.UUID, changes: dict[str, 
         for name, value in changes.items():
             setattr(card, name, value)
         if "shop_name" in changes:
-            card.dedupe_key = f"shop:{card.shop_name.strip().casefold()}:{card.number}"  # type: ignore[union-attr]
+            card.dedupe_key = _dedupe_key(brand_id=card.brand_id, shop_name=card.shop_name, number=card.number)
         try:
             db.session.flush()
         except IntegrityError:

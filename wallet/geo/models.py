@@ -41,6 +41,9 @@ class Geofence(IdMixin, TimestampMixin, Base):
     radius_m: Mapped[float | None] = mapped_column(Float)
     area = mapped_column(GeometryType("GEOMETRY"), nullable=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Set when the fence (or its store) is deleted: coupons still name it. An archived fence is
+    # also inactive, so everything that reads active fences (index, triggers) leaves it out.
+    archived_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class GeofenceVersion(Base):

@@ -10,12 +10,13 @@ import gc
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import shapely
 from flask import Flask, current_app
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from wallet.auth.models import Role
 from wallet.auth.principal import Principal, check_brand_access
@@ -27,7 +28,9 @@ from wallet.core.transaction import transaction
 from wallet.extensions import db
 from wallet.geo import geometry
 from wallet.geo.index import Fence, GeofenceIndex
-from wallet.geo.models import CIRCLE, POLYGON, Geofence, GeofenceVersion
+from wallet.core.time import utcnow
+from wallet.geo.models import CIRCLE, POLYGON, Geofence, GeofenceVersion, Presence
+from wallet.offers.models import OfferGeofence
 
 MANAGERS = (Role.BRAND_ADMIN, Role.MARKETER)
 
@@ -51,7 +54,8 @@ def list_geofences(
     *, principal: Principal, brand_id: uuid.UUID, store_id: uuid.UUID | None, page: int, page_size: int
 ) -> Page[Geofence]:
     check_brand_access(principal, brand_id)
-    query = select(Geofence).where(Geofence.brand_id == brand_id).order_by(Geofence.created_at, Geofence.id)
+    query = (select(Geofence).where(Geofence.brand_id == brand_id, Geofence.archived_at.is_(None))
+             .order_by(Geofence.created_at, Geofence.id))
     if store_id is not None:
         query = query.where(Geofence.store_id == store_id)
     return paginate(query, page=page, page_size=page_size)
@@ -81,10 +85,28 @@ def update_geofence(
 
 
 def delete_geofence(*, principal: Principal, brand_id: uuid.UUID, geofence_id: uuid.UUID) -> None:
+    """Delete a fence for its brand: archived, since coupons and funnels keep naming it."""
     check_brand_access(principal, brand_id, *MANAGERS, what="Geofence")
-    with transaction() as session:
-        session.delete(_geofence(brand_id, geofence_id))
-        bump_version()
+    with transaction():
+        archive_geofences([_geofence(brand_id, geofence_id)])
+
+
+def archive_geofences(fences: Sequence[Geofence]) -> None:
+    """Take fences out of use for good, keeping their rows for history (the caller commits).
+
+    An archived fence is inactive (so the index, the offers' triggers and the monitored regions
+    leave it out), listens to no offer, and holds no shopper's presence; it is out of every list
+    and cannot be read, changed or attached again. Its id and name stay for the coupons issued there.
+    """
+    if not fences:
+        return
+    now = utcnow()
+    ids = [fence.id for fence in fences]
+    for fence in fences:
+        fence.archived_at, fence.active = now, False
+    db.session.execute(delete(OfferGeofence).where(OfferGeofence.geofence_id.in_(ids)))
+    db.session.execute(delete(Presence).where(Presence.geofence_id.in_(ids)))
+    bump_version()  # also tells the offers' trigger caches, whose stamp includes it
 
 
 def _set_shape(fence: Geofence, data: dict[str, Any]) -> None:
@@ -105,14 +127,14 @@ def _set_shape(fence: Geofence, data: dict[str, Any]) -> None:
 
 def _store_of_brand(brand_id: uuid.UUID, store_id: uuid.UUID) -> Store:
     store = db.session.get(Store, store_id)
-    if store is None or store.brand_id != brand_id:
+    if store is None or store.brand_id != brand_id or store.archived_at is not None:
         raise ValidationFailed.on("store_id", "Not a store of this brand.")
     return store
 
 
 def _geofence(brand_id: uuid.UUID, geofence_id: uuid.UUID) -> Geofence:
     fence = db.session.get(Geofence, geofence_id)
-    if fence is None or fence.brand_id != brand_id:
+    if fence is None or fence.brand_id != brand_id or fence.archived_at is not None:
         raise NotFound("Geofence not found.")
     return fence
 

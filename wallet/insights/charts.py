@@ -46,8 +46,17 @@ def funnel_stages(funnel: Funnel, *, image_format: str) -> bytes:
 
 def daily_series(funnel: Funnel, *, image_format: str) -> bytes:
     """Entries, coupons and redemptions per UTC day; withheld days are gaps."""
+    return _save(daily_figure(funnel), image_format)
+
+
+def daily_figure(funnel: Funnel):  # type: ignore[no-untyped-def]
+    """The daily series' figure. Its x axis is the requested range of days, set explicitly: left to
+    matplotlib, a range whose days are all withheld (every value NaN) has no data to scale to and
+    falls back to hours of 1970-01-01, and a sparse one is padded by years."""
+    from matplotlib import dates
+
     figure, axes = _figure()
-    days = [row.day for row in funnel.by_day]
+    days = [dates.date2num(row.day) for row in funnel.by_day]
     for label, attribute, color in _SERIES:
         values = [math.nan if row.suppressed else getattr(row, attribute) for row in funnel.by_day]
         axes.plot(days, values, marker="o", markersize=3, label=label, color=color)
@@ -55,12 +64,21 @@ def daily_series(funnel: Funnel, *, image_format: str) -> bytes:
     if withheld:
         axes.text(0.01, 0.98, f"{withheld} of {len(days)} days withheld (< {funnel.min_shoppers} shoppers)",
                   transform=axes.transAxes, va="top", fontsize=8, color="#555555")
+    first, last = dates.date2num(funnel.range.first), dates.date2num(funnel.range.last)
+    axes.set_xlim(first - 0.5, last + 0.5)  # half a day each side, so the end days' points show whole
+    # Ticks fall on days (never on hours between them), about eight of them whatever the range.
+    span = len(funnel.range.days)
+    locator = (dates.DayLocator(interval=math.ceil(span / 8)) if span <= 62
+               else dates.AutoDateLocator(minticks=3, maxticks=10))
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(dates.ConciseDateFormatter(locator))
+    if withheld == len(days):
+        axes.set_ylim(0, 1)
     axes.set_ylim(bottom=0)
     axes.set_ylabel("count")
     axes.legend(loc="upper right", fontsize=8)
-    figure.autofmt_xdate()
     axes.set_title(_title(funnel, "per day"))
-    return _save(figure, image_format)
+    return figure
 
 
 def _figure():  # type: ignore[no-untyped-def]
@@ -77,8 +95,12 @@ def _title(funnel: Funnel, what: str) -> str:
 
 
 def _save(figure, image_format: str) -> bytes:  # type: ignore[no-untyped-def]
+    from matplotlib import rc_context
+
     out = io.BytesIO()
-    # No creation date in the metadata: the same funnel gives the same bytes (and ETag).
+    # No creation date in the metadata, and SVG element ids from a fixed salt (not a random one):
+    # the same funnel gives the same bytes (and ETag).
     metadata = {"Date": None} if image_format == "svg" else {"Software": None}
-    figure.savefig(out, format=image_format, metadata=metadata)
+    with rc_context({"svg.hashsalt": "wallet-funnel"}):
+        figure.savefig(out, format=image_format, metadata=metadata)
     return out.getvalue()

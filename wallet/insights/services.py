@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import unicodedata
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -250,13 +251,14 @@ def funnel_csv(**query: Any) -> str:
     """The funnel's (day, store) rows as CSV (RFC 4180), suppressed figures left empty."""
     funnel = offer_funnel(**query)
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    # Text cells quoted: a spreadsheet whose separator is ";" does not split a name into cells.
+    writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_NONNUMERIC)
     writer.writerow(CSV_COLUMNS)
     for row in funnel.rows:
         by_reason = row.pushes_suppressed or {}
         values = {
             "day": row.day.isoformat() if row.day else "", "store_id": row.store_id,
-            "store_name": _csv_safe(row.store_name or ""), "suppressed": "true" if row.suppressed else "false",
+            "store_name": row.store_name, "suppressed": "true" if row.suppressed else "false",
             "shoppers": row.shoppers, "entries": row.entries, "dwells": row.dwells,
             "coupons_issued": row.coupons_issued, "pushes_sent": row.pushes_sent, "pushes_failed": row.pushes_failed,
             "pushes_pending": row.pushes_pending, "pushes_suppressed_total": row.pushes_suppressed_total,
@@ -264,7 +266,7 @@ def funnel_csv(**query: Any) -> str:
             "opens": row.opens, "redemptions": row.redemptions, "redeemed_value_minor": row.redeemed_value_minor,
             "currency": row.currency if row.redeemed_value_minor is not None else None,
         }
-        writer.writerow(["" if values[column] is None else values[column] for column in CSV_COLUMNS])
+        writer.writerow([_csv_cell(values[column]) for column in CSV_COLUMNS])
     return out.getvalue()
 
 
@@ -329,6 +331,25 @@ def _title(offer: Offer) -> tuple[str, str]:
     return offer.default_locale, str(content.get("title", ""))
 
 
-def _csv_safe(text: str) -> str:
-    """Spreadsheets run cells that start with = + - @ as formulas: such names are quoted with '."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+# Spreadsheets run a cell as a formula when it starts with one of these, also when blanks,
+# invisible characters or a semicolon come first (OWASP, CSV injection), and full-width forms
+# are folded to them by some spreadsheets' input methods.
+_FORMULA_STARTS = frozenset("=+-@\uff1d\uff0b\uff0d\uff20")
+_CONTROL_STARTS = frozenset("\t\r\n")
+_SKIPPED_BEFORE = frozenset(";\uff1b")
+
+
+def _csv_cell(value: Any) -> Any:
+    """A cell as written: empty for None, text neutralised against formula injection."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        return value
+    if value[:1] in _CONTROL_STARTS:
+        return "'" + value
+    for char in value:
+        if char in _FORMULA_STARTS:
+            return "'" + value
+        if not (char.isspace() or char in _SKIPPED_BEFORE or unicodedata.category(char) in ("Cf", "Cc", "Zs")):
+            break
+    return value

@@ -283,7 +283,8 @@ def _check_geofences(brand_id: uuid.UUID, geofence_ids: Sequence[uuid.UUID]) -> 
     wanted = list(dict.fromkeys(geofence_ids))
     if not wanted:
         return []
-    found = set(db.session.scalars(select(Geofence.id).where(Geofence.brand_id == brand_id, Geofence.id.in_(wanted))))
+    found = set(db.session.scalars(select(Geofence.id).where(Geofence.brand_id == brand_id, Geofence.id.in_(wanted),
+                                                             Geofence.archived_at.is_(None))))
     missing = [str(fence_id) for fence_id in wanted if fence_id not in found]
     if missing:
         raise ValidationFailed.on("geofence_ids", f"Not geofences of this brand: {', '.join(missing)}.")

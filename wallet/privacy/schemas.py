@@ -36,7 +36,8 @@ class ErasureSchema(StrictSchema):
 
 def _export_schema() -> type[Schema]:
     """The whole export: one field per section of ``wallet.privacy.export.SECTIONS`` (rows as
-    objects; ``profile`` is one object), and ``sections``: each one's table and omitted columns."""
+    objects; ``profile`` is one object), and ``sections``: each one's table, description and the columns
+    left out, each with its reason."""
     section_fields: dict[str, fields.Field] = {
         section.name: fields.List(fields.Dict(), metadata={"description": section.description})
         for section in SECTIONS if section.name != "profile"
