@@ -124,7 +124,8 @@ def test_the_written_answer_equals_the_schemas_dump():
     coupon = SimpleNamespace(id=uuid.uuid4(), offer_id=uuid.uuid4(), brand_id=uuid.uuid4(), store_id=None,
                              trigger="dwell", expires_at=at + dt.timedelta(hours=2))
     recorded = Recorded(
-        accepted=3, rejected={"future": 0, "stale": 2},
+        accepted=3, rejected={"future": 0, "stale": 2, "inaccurate": 0, "mocked": 0, "out_of_order": 4,
+                              "impossible_speed": 1, "unknown_region": 1},
         events=[PresenceEvent("enter", uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), at)],
         coupons=[coupon, SimpleNamespace(**{**vars(coupon), "store_id": uuid.uuid4(), "trigger": "enter"})],
         monitor=Monitor(regions=[_region(n) for n in range(3)], resync=_region(9, with_id=False)),
@@ -148,3 +149,10 @@ def test_the_answer_is_written_as_flasks_json_provider_writes_it():
     assert ours.mimetype == flasks.mimetype == "application/json"
     assert json.loads(ours.get_data()) == json.loads(flasks.get_data()) == payload
     assert ours.get_data() == flasks.get_data().replace(b", ", b",").replace(b": ", b":")
+
+
+def test_the_answer_documents_every_reason_a_fix_is_refused_for():
+    from wallet.locations import filters, services
+    from wallet.locations.schemas import RejectedFixesSchema
+
+    assert set(RejectedFixesSchema().fields) == {*filters.REASONS, services.UNKNOWN_REGION}

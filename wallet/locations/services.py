@@ -408,7 +408,10 @@ def _cache() -> OrderedDict[uuid.UUID, Fix]:
 def _remember(shopper_id: uuid.UUID, fix: Fix) -> None:
     with _CACHE_LOCK:
         cache = _cache()
-        cache[shopper_id] = fix
+        known = cache.get(shopper_id)
+        # Two reports of one shopper may race: the older one must not set the clock back for the next.
+        if known is None or known.recorded_at <= fix.recorded_at:
+            cache[shopper_id] = fix
         cache.move_to_end(shopper_id)
         while len(cache) > _LAST_FIX_CACHE_SIZE:
             cache.popitem(last=False)
