@@ -262,7 +262,7 @@ def test_a_store_cannot_move_away_from_its_active_fences(client, brand, store, m
 
 def test_fences_written_before_the_rules_never_reach_the_index_or_the_phones(app, client, brand, store,
                                                                               make_geofence, make_shopper, login,
-                                                                              caplog):
+                                                                              make_staff, caplog):
     import shapely
 
     from wallet.core.transaction import transaction
@@ -273,12 +273,11 @@ def test_fences_written_before_the_rules_never_reach_the_index_or_the_phones(app
     real = make_geofence(store)
     across = shapely.Polygon(ACROSS["coordinates"][0])
     swapped = circle(2.35104, 48.85745, 50)
+    legacy = [Geofence(brand_id=brand.id, store_id=store.id, name="Across", kind=POLYGON, area=across),
+              Geofence(brand_id=brand.id, store_id=store.id, name="Swapped", kind=CIRCLE,
+                       center=shapely.Point(48.85745, 2.35104), radius_m=50, area=swapped.to_polygon())]
     with transaction() as session:
-        session.add_all([
-            Geofence(brand_id=brand.id, store_id=store.id, name="Across", kind=POLYGON, area=across),
-            Geofence(brand_id=brand.id, store_id=store.id, name="Swapped", kind=CIRCLE,
-                     center=shapely.Point(48.85745, 2.35104), radius_m=50, area=swapped.to_polygon()),
-        ])
+        session.add_all(legacy)
         bump_geofence_version_for_tests()
     loaded = geo.current_index()
     assert set(loaded.fences) == {str(real.id)} and len(loaded.index) == 1
@@ -288,3 +287,10 @@ def test_fences_written_before_the_rules_never_reach_the_index_or_the_phones(app
         regions = client.get(f"/v1/me/geofences/nearby?lat={lat}&lon={lon}", headers=shopper).get_json()["regions"]
         assert [r["geofence_id"] for r in regions] in ([str(real.id)], [])
         assert all(r["radius_m"] <= 10_000 for r in regions)
+    # Such a fence can be deactivated, but not changed while active without being put right.
+    url = f"/v1/brands/{brand.id}/geofences"
+    marketer = login(make_staff(Role.MARKETER, brand))
+    body = _refused(client.patch(f"{url}/{legacy[1].id}", json={"name": "Renamed"}, headers=marketer),
+                    "geofence_too_far_from_store")
+    assert list(body["errors"]["json"]) == ["circle"] and "swapped" in body["message"]
+    assert client.patch(f"{url}/{legacy[0].id}", json={"active": False}, headers=marketer).status_code == 200

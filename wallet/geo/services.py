@@ -86,8 +86,7 @@ def update_geofence(
         # An inactive fence renamed keeps its shape unchecked; an active one is checked whatever the
         # change (it may predate the rules, or its store may have moved while it was inactive).
         if reshaped or "store_id" in changes or changes.get("active", fence.active):
-            field = _shape_field(changes) if reshaped else "store_id" if "store_id" in changes else "active"
-            _check_shape(shape, store, field=field)
+            _check_shape(shape, store, field=_field_at_fault(changes, fence))
         fence.store_id = store.id
         for name in ("name", "active"):
             if name in changes:
@@ -127,6 +126,14 @@ def _shape_of(data: dict[str, Any]) -> Shape:
 
 def _shape_field(data: dict[str, Any]) -> str:
     return "circle" if data.get("circle") is not None else "polygon"
+
+
+def _field_at_fault(changes: dict[str, Any], fence: Geofence) -> str:
+    """Where a shape refused on update is reported: the new shape, the new store, the activation, or
+    else the fence's own shape (kept, but no longer within the rules)."""
+    if "circle" in changes or "polygon" in changes:
+        return _shape_field(changes)
+    return next((name for name in ("store_id", "active") if name in changes), fence.kind)
 
 
 def _set_shape(fence: Geofence, shape: Shape) -> None:
