@@ -196,13 +196,15 @@ def test_backdated_fixes_are_refused_as_out_of_order_and_issue_nothing(app, clie
         make_offer(brand, make_geofence(make_store(brand, name, lat=lat, lon=lon), radius_m=100), ENTER)
     clock.now = T0 + dt.timedelta(seconds=11)
     first = client.post("/v1/me/locations", headers=headers, json={"fixes": [
-        {"lat": STORE_LAT, "lon": STORE_LON, "accuracy_m": 5, "recorded_at": (T0 + dt.timedelta(seconds=10)).isoformat()}]})
+        {"lat": STORE_LAT, "lon": STORE_LON, "accuracy_m": 5,
+         "recorded_at": (T0 + dt.timedelta(seconds=10)).isoformat()}]})
     assert len(first.get_json()["coupons"]) == 1
     for seconds, (lat, lon) in ((8, BASTILLE), (6, MONTMARTRE), (5, TOKYO)):
         if other_process:  # one that never saw this shopper: the stored last fix still orders the fixes
             app.extensions.pop("wallet.last_fixes", None)
         answer = client.post("/v1/me/locations", headers=headers, json={"fixes": [
-            {"lat": lat, "lon": lon, "accuracy_m": 5, "recorded_at": (T0 + dt.timedelta(seconds=seconds)).isoformat()}]})
+            {"lat": lat, "lon": lon, "accuracy_m": 5,
+             "recorded_at": (T0 + dt.timedelta(seconds=seconds)).isoformat()}]})
         assert answer.status_code == 200
         body = answer.get_json()
         assert body["accepted"] == 0 and body["rejected"]["out_of_order"] == 1

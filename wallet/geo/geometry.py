@@ -218,7 +218,8 @@ def crosses_antimeridian(shape: Polygon | MultiPolygon | Circle) -> bool:
     return bool(polygons_cross_antimeridian([shape])[0])
 
 
-def circles_cross_antimeridian(lat: npt.ArrayLike, lon: npt.ArrayLike, radius_m: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+def circles_cross_antimeridian(lat: npt.ArrayLike, lon: npt.ArrayLike,
+                               radius_m: npt.ArrayLike) -> npt.NDArray[np.bool_]:
     """``crosses_antimeridian`` for many circles: the cap's longitude span reaches ±180° (a cap holding
     a pole spans every longitude)."""
     delta = np.divide(radius_m, EARTH_RADIUS_M)

@@ -58,7 +58,8 @@ class GeofenceById(MethodView):
     @blp.arguments(GeofenceUpdateSchema)
     @blp.response(200, GeofenceSchema)
     @blp.alt_response(404, description=NOT_FOUND)
-    @blp.alt_response(422, schema=ErrorSchema, description=SHAPE_REFUSED + "; an active fence is checked whatever the change")
+    @blp.alt_response(422, schema=ErrorSchema,
+                      description=SHAPE_REFUSED + "; an active fence is checked whatever the change")
     def patch(self, changes, brand_id, geofence_id):
         """Change a geofence's name, store, shape or activity"""
         return services.update_geofence(principal=current_principal(), brand_id=brand_id, geofence_id=geofence_id,
