@@ -167,16 +167,22 @@ def make_store(app: Flask) -> Callable[..., Store]:
 
 @pytest.fixture
 def make_geofence(app: Flask) -> Callable[..., Geofence]:
-    """A circle around the store (default 50 m), or the given Shapely polygon."""
+    """A circle around the store (default 50 m), or the given Shapely polygon; either keeps the shape
+    rules the API enforces (near its store, clear of the antimeridian), or the index would leave it out."""
 
     def make(store: Store, radius_m: float = 50.0, polygon: Any = None, name: str = "Entrance") -> Geofence:
+        from wallet.geo.services import shape_problems
+
         with transaction() as session:
             if polygon is not None:
+                shape = polygon
                 fence = Geofence(brand_id=store.brand_id, store_id=store.id, name=name, kind=POLYGON, area=polygon)
             else:
                 shape = geometry.circle(store.location.y, store.location.x, radius_m)
                 fence = Geofence(brand_id=store.brand_id, store_id=store.id, name=name, kind=CIRCLE,
                                  center=store.location, radius_m=radius_m, area=shape.to_polygon())
+            [problem] = shape_problems([shape], [store.location])
+            assert problem is None, f"the test draws a fence the API would refuse: {problem.message}"
             session.add(fence)
             bump_geofence_version_for_tests()
         return fence

@@ -50,6 +50,7 @@ class Defaults:
     GEOFENCE_INDEX_PRELOAD = False  # build the index in create_app (gunicorn --preload: once, shared by workers)
     GEOFENCE_LOOKUP = "index"  # "postgis": one ST_Covers query per fix, the naive baseline of the benchmark
     GEOFENCE_MARGIN_M = 100.0  # fences this far beyond a fix's accuracy are "near" (exits, regions)
+    GEOFENCE_MAX_STORE_DISTANCE_M = 2000.0  # every point of a fence lies within this of its store's location
     LOCATION_MAX_BATCH = 120
     LOCATION_MAX_AGE = 10 * 60  # older fixes are stale: they would trigger offers too late
     LOCATION_MAX_FUTURE = 30  # clock skew tolerated for fixes from the future
@@ -136,9 +137,10 @@ def load_config(app: Flask, overrides: dict[str, Any] | None) -> None:
 
 def check_settings(config: dict[str, Any]) -> None:
     """Settings whose bad values would otherwise fail on some request long after start-up."""
-    radius = config.get("MONITOR_RADIUS_M")
-    if isinstance(radius, bool) or not isinstance(radius, int | float) or not 0 < radius < float("inf"):
-        raise ConfigurationError(f"WALLET_MONITOR_RADIUS_M must be a distance in metres above 0, got {radius!r}")
+    for key in ("MONITOR_RADIUS_M", "GEOFENCE_MAX_STORE_DISTANCE_M"):
+        value = config.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
+            raise ConfigurationError(f"WALLET_{key} must be a distance in metres above 0, got {value!r}")
     docs = config.get("API_DOCS")
     if docs is not None and not isinstance(docs, bool):
         raise ConfigurationError(f"WALLET_API_DOCS must be true or false, got {docs!r}")

@@ -124,7 +124,8 @@ def test_a_walk_into_a_polygon_store_gives_one_enter_one_dwell_one_exit_and_the_
         answer = post(client, headers, clock, *walk[first:first + 4])
         events += [e["type"] for e in answer["events"]]
         coupons += answer["coupons"]
-        assert answer["rejected"] == {"future": 0, "inaccurate": 0, "impossible_speed": 0, "mocked": 0, "stale": 0}
+        assert answer["rejected"] == {"future": 0, "inaccurate": 0, "impossible_speed": 0, "mocked": 0,
+                                      "out_of_order": 0, "stale": 0}
     assert events == ["enter", "dwell", "exit"]
     assert sorted(c["trigger"] for c in coupons) == ["dwell", "enter"]
     assert db.session.scalar(select(func.count()).select_from(Coupon)) == 2
@@ -181,6 +182,43 @@ def test_a_jump_is_caught_across_processes_through_the_stored_last_fix(app, clie
     app.extensions.pop("wallet.last_fixes")  # another process, which never saw this shopper
     answer = post(client, headers, clock, (62, 0, 5000, 5))
     assert answer["rejected"]["impossible_speed"] == 1
+
+
+BASTILLE, MONTMARTRE, TOKYO = (48.8532, 2.3692), (48.8867, 2.3431), (35.6812, 139.7671)
+
+
+@pytest.mark.parametrize("other_process", [False, True], ids=["same-process", "another-process"])
+def test_backdated_fixes_are_refused_as_out_of_order_and_issue_nothing(app, client, headers, clock, brand, fence,
+                                                                      opted_in, make_store, make_geofence,
+                                                                      shopper, other_process):
+    make_offer(brand, fence, ENTER)
+    for name, (lat, lon) in (("Bastille", BASTILLE), ("Montmartre", MONTMARTRE), ("Tokyo", TOKYO)):
+        make_offer(brand, make_geofence(make_store(brand, name, lat=lat, lon=lon), radius_m=100), ENTER)
+    clock.now = T0 + dt.timedelta(seconds=11)
+    first = client.post("/v1/me/locations", headers=headers, json={"fixes": [
+        {"lat": STORE_LAT, "lon": STORE_LON, "accuracy_m": 5,
+         "recorded_at": (T0 + dt.timedelta(seconds=10)).isoformat()}]})
+    assert len(first.get_json()["coupons"]) == 1
+    for seconds, (lat, lon) in ((8, BASTILLE), (6, MONTMARTRE), (5, TOKYO)):
+        if other_process:  # one that never saw this shopper: the stored last fix still orders the fixes
+            app.extensions.pop("wallet.last_fixes", None)
+        answer = client.post("/v1/me/locations", headers=headers, json={"fixes": [
+            {"lat": lat, "lon": lon, "accuracy_m": 5,
+             "recorded_at": (T0 + dt.timedelta(seconds=seconds)).isoformat()}]})
+        assert answer.status_code == 200
+        body = answer.get_json()
+        assert body["accepted"] == 0 and body["rejected"]["out_of_order"] == 1
+        assert body["events"] == [] and body["coupons"] == []
+    assert db.session.scalar(select(func.count()).select_from(Coupon)) == 1
+    assert db.session.get(LastFix, shopper.id).recorded_at == T0 + dt.timedelta(seconds=10)
+
+
+def test_a_batch_sent_out_of_order_is_screened_in_time_order(client, headers, clock, brand, fence, opted_in):
+    make_offer(brand, fence, ENTER)
+    # Newest first, as a phone flushing a stack might send them: inside the shop, 2 s earlier 1.4 km away.
+    answer = post(client, headers, clock, (10, 0, 0, 5), (8, -475, 1320, 5), (0, -475, 1320, 5))
+    assert answer["accepted"] == 2 and answer["rejected"]["impossible_speed"] == 1
+    assert answer["coupons"] == []
 
 
 def test_a_fix_far_from_every_fence_writes_nothing(client, headers, clock, fence, shopper):

@@ -92,10 +92,17 @@ def test_production_starts_with_its_secrets():
     assert app.config["ENV"] == "production"
 
 
+@pytest.mark.parametrize("key", ["MONITOR_RADIUS_M", "GEOFENCE_MAX_STORE_DISTANCE_M"])
 @pytest.mark.parametrize("radius", ["far", 0, -5, float("nan"), True])
-def test_a_monitor_radius_that_is_not_a_distance_stops_the_start(radius):
-    with pytest.raises(ConfigurationError, match="MONITOR_RADIUS_M"):
-        create_app({"DATABASE_URL": "sqlite://", "MONITOR_RADIUS_M": radius})
+def test_a_distance_setting_that_is_not_a_distance_stops_the_start(key, radius):
+    with pytest.raises(ConfigurationError, match=key):
+        create_app({"DATABASE_URL": "sqlite://", key: radius})
+
+
+def test_the_distance_from_fence_to_store_is_read_from_the_environment(monkeypatch):
+    assert create_app({"DATABASE_URL": "sqlite://"}).config["GEOFENCE_MAX_STORE_DISTANCE_M"] == 2000
+    monkeypatch.setenv("WALLET_GEOFENCE_MAX_STORE_DISTANCE_M", "500")
+    assert create_app({"DATABASE_URL": "sqlite://"}).config["GEOFENCE_MAX_STORE_DISTANCE_M"] == 500
 
 
 def test_the_monitor_radius_is_read_from_the_environment(monkeypatch):

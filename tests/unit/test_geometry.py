@@ -19,10 +19,15 @@ from wallet.geo.geometry import (
     area_m2,
     bounding_circle,
     circle,
+    circles_cross_antimeridian,
+    circles_farthest_m,
+    crosses_antimeridian,
     distance_m,
     distances_from_m,
     distances_m,
     parse_geojson_polygon,
+    polygons_cross_antimeridian,
+    polygons_farthest_m,
     to_geojson,
 )
 
@@ -359,3 +364,53 @@ def test_bounding_circle_is_at_least_ten_metres_and_a_circle_bounds_itself():
     assert bounding_circle(tiny).radius_m == 10.0
     disc = Circle(LAT, LON, 42.0)
     assert bounding_circle(disc) is disc
+
+
+@pytest.mark.parametrize(("shape", "crosses"), [
+    (shapely.Polygon([(179.99, 0), (-179.99, 0), (-179.99, 0.01), (179.99, 0.01)]), True),  # the long way round
+    (shapely.Polygon([(179.99, 0), (180, 0), (180, 0.01), (179.99, 0.01)]), True),  # touching it
+    (shapely.MultiPolygon([shapely.Polygon([(179.99, 0), (180, 0), (180, 0.01)]),
+                           shapely.Polygon([(-180, 0), (-179.99, 0), (-180, 0.01)])]), True),  # cut at it
+    (shapely.Polygon([(-179.99, 0), (-179.98, 0), (-179.98, 0.01)]), False),
+    (shapely.Polygon([(LON, LAT), (LON + DEG, LAT), (LON + DEG, LAT + DEG)]), False),
+    (Circle(-16.8, 179.9995, 100), True),
+    (Circle(-16.8, -179.9995, 100), True),
+    (Circle(0, 179.999, 100), False),  # 100 m is 0.0009° of longitude on the equator
+    (Circle(89.9995, 0, 100), True),  # holds the pole: every longitude
+    (Circle(89.99, 0, 100), False),
+    (Circle(LAT, LON, 10_000), False),
+], ids=["polygon-across", "polygon-touching", "multipolygon-cut", "polygon-beside", "paris", "circle-east",
+        "circle-west", "circle-beside", "circle-round-the-pole", "circle-near-the-pole", "circle-paris"])
+def test_shapes_reaching_the_antimeridian_or_a_pole_are_told_apart(shape, crosses):
+    assert crosses_antimeridian(shape) is crosses
+
+
+def test_antimeridian_checks_over_many_shapes_agree_with_one_at_a_time():
+    polygons = [shapely.Polygon([(lon, 0), (lon + 0.01, 0), (lon + 0.01, 0.01)]) for lon in (179.985, 179.99, 0)]
+    assert polygons_cross_antimeridian(polygons).tolist() == [False, True, False]
+    assert polygons_cross_antimeridian([]).tolist() == []
+    lat, lon, radius = np.array([0.0, 0.0, 89.999]), np.array([179.9, 179.9999, 0.0]), np.array([50.0, 50.0, 50.0])
+    assert circles_cross_antimeridian(lat, lon, radius).tolist() == [False, True, False]
+
+
+@given(lat=st.floats(-80, 80), lon=st.floats(-179, 179), north=st.floats(-0.02, 0.02), east=st.floats(-0.02, 0.02))
+def test_the_farthest_point_of_a_polygon_is_its_farthest_vertex(lat, lon, north, east):
+    ring = [(lon + 0.005 * math.cos(a), lat + 0.005 * math.sin(a)) for a in np.linspace(0, 2 * math.pi, 7)[:-1]]
+    hole = [(lon + 0.001 * math.cos(a), lat + 0.001 * math.sin(a)) for a in np.linspace(0, 2 * math.pi, 5)[:-1]]
+    shape = shapely.Polygon(ring, [hole])
+    from_lat, from_lon = lat + north, lon + east
+    farthest = polygons_farthest_m([shape], [from_lat], [from_lon])
+    assert farthest[0] == pytest.approx(max(distance_m(from_lat, from_lon, y, x) for x, y in ring), rel=1e-9)
+    # No point of the shape's boundary, densely sampled, is farther (but for the edges' bow, millimetres here).
+    dense = shapely.get_coordinates(shapely.segmentize(shape.exterior, 0.0001))
+    assert distances_m(from_lat, from_lon, dense[:, 1], dense[:, 0]).max() <= farthest[0] + 0.01
+
+
+def test_the_farthest_point_of_many_shapes_each_from_its_own_point():
+    parts = shapely.MultiPolygon([shapely.Polygon(square()), shapely.Polygon(square(lon=LON + 0.01))])
+    single = shapely.Polygon(square())
+    farthest = polygons_farthest_m([parts, single], [LAT, LAT + 0.01], [LON, LON])
+    assert farthest[0] == pytest.approx(distance_m(LAT, LON, LAT + DEG, LON + 0.01 + DEG))
+    assert farthest[1] == pytest.approx(distance_m(LAT + 0.01, LON, LAT, LON + DEG))
+    circles = circles_farthest_m([LAT, LAT], [LON, LON], [50.0, 200.0], [LAT, LAT + 0.01], [LON, LON])
+    assert circles.tolist() == pytest.approx([50.0, distance_m(LAT + 0.01, LON, LAT, LON) + 200.0])

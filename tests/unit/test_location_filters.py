@@ -58,3 +58,32 @@ def test_the_speed_check_shortcut_decides_as_the_haversine_does(lat1, lon1, nort
     moved = distance_m(lat1, lon1, lat2, lon2) - acc1 - acc2
     expected = moved > 0 and moved / max(seconds, 1.0) > LIMITS.max_speed_mps
     assert filters._too_fast(last, now, LIMITS.max_speed_mps) == expected
+
+
+CHATELET, BASTILLE, MONTMARTRE, TOKYO = (48.8584, 2.3470), (48.8532, 2.3692), (48.8867, 2.3431), (35.6812, 139.7671)
+
+
+def test_a_fix_older_than_the_last_accepted_one_is_refused_as_out_of_order_whatever_its_place():
+    last = fix(0, *CHATELET)
+    for seconds_ago, (lat, lon) in ((2, BASTILLE), (4, MONTMARTRE), (5, TOKYO), (1, CHATELET)):
+        result = screen([fix(seconds_ago, lat, lon)], previous=last, now=NOW, limits=LIMITS)
+        assert result.accepted == [] and result.rejected == {"out_of_order": 1}
+
+
+def test_a_batch_is_screened_in_time_order_against_the_last_accepted_fix():
+    previous = fix(10, *CHATELET)
+    batch = [fix(0, lat=CHATELET[0] + 0.0001, lon=CHATELET[1]), fix(12, *BASTILLE), fix(5, *CHATELET),
+             fix(20, *TOKYO), fix(3, *MONTMARTRE)]
+    result = screen(batch, previous=previous, now=NOW, limits=LIMITS)
+    assert [f.recorded_at for f in result.accepted] == [NOW - dt.timedelta(seconds=5), NOW]
+    assert result.rejected == {"out_of_order": 2, "impossible_speed": 1}
+
+
+def test_a_fix_at_the_same_instant_as_the_last_one_is_checked_for_speed_not_refused_as_out_of_order():
+    last = fix(0, *CHATELET)
+    assert screen([fix(0, *CHATELET)], previous=last, now=NOW, limits=LIMITS).accepted
+    assert screen([fix(0, *BASTILLE)], previous=last, now=NOW, limits=LIMITS).rejected == {"impossible_speed": 1}
+
+
+def test_every_reason_a_fix_is_refused_for_is_listed():
+    assert set(filters.REASONS) == {"future", "stale", "inaccurate", "mocked", "out_of_order", "impossible_speed"}

@@ -130,7 +130,8 @@ def test_the_written_answer_equals_the_schemas_dump():
               for reward in ({"type": "amount_off", "amount_minor": 300, "currency": "EUR"},
                              {"type": "free_item", "item": "Croissant"}, {"type": "bonus_points", "points": 50})]
     recorded = Recorded(
-        accepted=3, rejected={"future": 0, "stale": 2},
+        accepted=3, rejected={"future": 0, "stale": 2, "inaccurate": 0, "mocked": 0, "out_of_order": 4,
+                              "impossible_speed": 1, "unknown_region": 1},
         events=[PresenceEvent("enter", uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), at)],
         coupons=[coupon, *others],
         monitor=Monitor(regions=[_region(n) for n in range(3)], resync=_region(9, with_id=False)),
@@ -163,3 +164,10 @@ def test_the_answer_is_written_as_flasks_json_provider_writes_it():
     assert ours.get_data() == unescaped.encode() + b"\n"
     assert flasks.get_data().replace(b", ", b",").replace(b": ", b":").rstrip() == json.dumps(
         json.loads(flasks.get_data()), separators=(",", ":")).encode()
+
+
+def test_the_answer_documents_every_reason_a_fix_is_refused_for():
+    from wallet.locations import filters, services
+    from wallet.locations.schemas import RejectedFixesSchema
+
+    assert set(RejectedFixesSchema().fields) == {*filters.REASONS, services.UNKNOWN_REGION}

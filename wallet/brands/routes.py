@@ -23,6 +23,7 @@ from wallet.brands.schemas import (
     StoreSchema,
     StoreUpdateSchema,
 )
+from wallet.core.errors import ErrorSchema
 from wallet.core.pagination import paged
 
 blp = Blueprint("brands", __name__, url_prefix="/v1/brands", description="Brands, stores, staff and POS keys (staff)")
@@ -31,6 +32,9 @@ catalogue_blp = Blueprint(
 )
 
 STAFF = tuple(Role)
+MOVE_REFUSED = ("Refused: the request does not match the schema (reason validation_failed), or the new location "
+                "would leave an active geofence of the store breaking the shape rules (reason "
+                "geofence_too_far_from_store, crosses_antimeridian)")
 NOT_FOUND = "No such resource in your brand"
 
 
@@ -112,6 +116,7 @@ class StoreById(MethodView):
     @blp.arguments(StoreUpdateSchema)
     @blp.response(200, StoreSchema)
     @blp.alt_response(404, description=NOT_FOUND)
+    @blp.alt_response(422, schema=ErrorSchema, description=MOVE_REFUSED)
     def patch(self, changes, brand_id, store_id):
         """Change a store"""
         return services.update_store(

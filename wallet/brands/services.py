@@ -136,6 +136,8 @@ def update_store(*, principal: Principal, brand_id: uuid.UUID, store_id: uuid.UU
     check_brand_access(principal, brand_id, *ADMINS, what="Store")
     with transaction():
         store = _store(brand_id, store_id)
+        if "location" in changes:
+            geo.check_store_location(store_id=store.id, location=changes["location"])
         for name, value in changes.items():
             setattr(store, name, value)
     return store

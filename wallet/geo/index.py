@@ -85,7 +85,8 @@ class GeofenceIndex:
     equirectangular frame centred on the position (x = Δλ·cos φ, y = Δφ, in metres). RFC 7946 edges,
     straight in longitude/latitude, stay straight in that frame and only its east-west scale drifts, by
     tan φ·Δφ, so the error is below d²·tan(φ)/2R at distance d: 4 mm at 200 m, 0.09 m at 1 km, 0.8 m at
-    3 km at 48° N. Fences across the antimeridian are not supported.
+    3 km at 48° N. Fences must not reach the antimeridian (longitude ±180°) or a pole: the geofence
+    services refuse such shapes and leave any stored one out of the index they build.
     """
 
     def __init__(self, fences: Iterable[Fence], version: int = 0, *, margin_m: float = DEFAULT_MARGIN_M) -> None:

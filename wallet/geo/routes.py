@@ -5,6 +5,7 @@ from wallet.core.blueprint import Blueprint
 
 from wallet.auth.decorators import current_principal, requires
 from wallet.auth.models import Role
+from wallet.core.errors import ErrorSchema
 from wallet.core.pagination import paged
 from wallet.geo import services
 from wallet.geo.schemas import GeofenceCreateSchema, GeofenceQueryArgsSchema, GeofenceSchema, GeofenceUpdateSchema
@@ -14,6 +15,10 @@ blp = Blueprint("geofences", __name__, url_prefix="/v1/brands/<uuid:brand_id>/ge
 
 MANAGERS = (Role.PLATFORM_ADMIN, Role.BRAND_ADMIN, Role.MARKETER)
 NOT_FOUND = "No such geofence in your brand"
+SHAPE_REFUSED = ("Refused: the request does not match the schema (reason validation_failed), or the shape breaks a "
+                 "rule: crosses_antimeridian (it reaches longitude ±180° or a pole), geofence_too_large (a polygon "
+                 "that no 10 km circle holds), geofence_too_far_from_store (a point farther from the store than "
+                 "GEOFENCE_MAX_STORE_DISTANCE_M, 2 km by default)")
 
 
 @blp.route("")
@@ -34,8 +39,9 @@ class Geofences(MethodView):
     @blp.arguments(GeofenceCreateSchema)
     @blp.response(201, GeofenceSchema)
     @blp.alt_response(404, description=NOT_FOUND)
+    @blp.alt_response(422, schema=ErrorSchema, description=SHAPE_REFUSED)
     def post(self, data, brand_id):
-        """Draw a geofence around a store: a circle (10 m to 10 km) or a GeoJSON polygon"""
+        """Draw a geofence around a store: a circle (10 m to 10 km) or a GeoJSON polygon, near the store"""
         return services.create_geofence(principal=current_principal(), brand_id=brand_id, data=data)
 
 
@@ -52,6 +58,8 @@ class GeofenceById(MethodView):
     @blp.arguments(GeofenceUpdateSchema)
     @blp.response(200, GeofenceSchema)
     @blp.alt_response(404, description=NOT_FOUND)
+    @blp.alt_response(422, schema=ErrorSchema,
+                      description=SHAPE_REFUSED + "; an active fence is checked whatever the change")
     def patch(self, changes, brand_id, geofence_id):
         """Change a geofence's name, store, shape or activity"""
         return services.update_geofence(principal=current_principal(), brand_id=brand_id, geofence_id=geofence_id,

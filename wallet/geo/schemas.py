@@ -31,11 +31,16 @@ class CircleSchema(StrictSchema):
                             metadata={"description": "Metres, 10 to 10,000"})
 
 
+_NEAR_STORE = ("every point within GEOFENCE_MAX_STORE_DISTANCE_M (2 km by default) of the store, and clear of "
+               "longitude ±180° and of the poles")
+
+
 class GeofenceCreateSchema(StrictSchema):
     store_id = fields.UUID(required=True)
     name = name_field(120, required=True)
-    circle = fields.Nested(CircleSchema, metadata={"description": "A circle, or else a polygon"})
-    polygon = GeoJSONPolygon(metadata={"description": "GeoJSON Polygon or MultiPolygon, at most 2,000 vertices"})
+    circle = fields.Nested(CircleSchema, metadata={"description": "A circle, or else a polygon; " + _NEAR_STORE})
+    polygon = GeoJSONPolygon(metadata={"description": "GeoJSON Polygon or MultiPolygon, at most 2,000 vertices and "
+                                                      "100 km², held by a 10 km circle; " + _NEAR_STORE})
     active = Boolean(load_default=True)
 
 

@@ -1,5 +1,6 @@
-"""Which fixes may move presence: not from the future, not stale, accurate enough, not mocked, and
-not implying a jump no shopper can make. Refused fixes are counted by reason, never used."""
+"""Which fixes may move presence: not from the future, not stale, accurate enough, not mocked, not
+older than the last fix accepted, and not implying a jump no shopper can make. Refused fixes are
+counted by reason, never used."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from msgspec import Meta
 
 from wallet.geo.geometry import METRES_PER_DEGREE, distance_m
 
-FUTURE, STALE, INACCURATE, MOCKED, IMPOSSIBLE_SPEED = "future", "stale", "inaccurate", "mocked", "impossible_speed"
-REASONS = (FUTURE, STALE, INACCURATE, MOCKED, IMPOSSIBLE_SPEED)
+FUTURE, STALE, INACCURATE, MOCKED = "future", "stale", "inaccurate", "mocked"
+OUT_OF_ORDER, IMPOSSIBLE_SPEED = "out_of_order", "impossible_speed"
+REASONS = (FUTURE, STALE, INACCURATE, MOCKED, OUT_OF_ORDER, IMPOSSIBLE_SPEED)
 
 
 class Fix(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -48,9 +50,12 @@ class Screened:
 def screen(fixes: list[Fix], *, previous: Fix | None, now: dt.datetime, limits: Limits) -> Screened:
     """Accepted fixes in time order, and the count of the others by reason.
 
-    The speed check compares each fix with the last accepted one (from this batch, or ``previous``
-    from an earlier request), allowing for the fix's accuracy: a 50 m jump of a 60 m-accurate fix
-    one second later is noise, not teleportation.
+    The batch is screened in time order, whatever order it came in. A fix older than the last accepted
+    one (from this batch, or ``previous`` from an earlier request) is refused as out of order: the
+    speed check knows only the last fix, not those around an older time, so a backdated fix could
+    otherwise land anywhere. Every other fix is checked for speed against the last accepted one,
+    allowing for the fix's accuracy: a 50 m jump of a 60 m-accurate fix one second later is noise,
+    not teleportation.
     """
     accepted: list[Fix] = []
     rejected: Counter[str] = Counter()
@@ -66,7 +71,9 @@ def screen(fixes: list[Fix], *, previous: Fix | None, now: dt.datetime, limits: 
             reason = MOCKED
         elif fix.accuracy_m > limits.max_accuracy_m:
             reason = INACCURATE
-        elif last is not None and at >= last.recorded_at and _too_fast(last, fix, limits.max_speed_mps):
+        elif last is not None and at < last.recorded_at:
+            reason = OUT_OF_ORDER
+        elif last is not None and _too_fast(last, fix, limits.max_speed_mps):
             reason = IMPOSSIBLE_SPEED
         else:
             accepted.append(fix)

@@ -65,11 +65,28 @@ class IssuedCouponSchema(StrictSchema):
     reward = fields.Nested(RewardSchema, dump_only=True)
 
 
+class RejectedFixesSchema(StrictSchema):
+    """Refused fixes, by reason: every reason of ``filters.REASONS`` is present, at 0 when none."""
+
+    future = fields.Integer(dump_only=True, metadata={"description": "Taken later than now, beyond the clock skew "
+                                                                     "allowed (LOCATION_MAX_FUTURE)"})
+    stale = fields.Integer(dump_only=True, metadata={"description": "Older than LOCATION_MAX_AGE"})
+    inaccurate = fields.Integer(dump_only=True, metadata={"description": "Less accurate than "
+                                                                         "LOCATION_MAX_ACCURACY_M"})
+    mocked = fields.Integer(dump_only=True, metadata={"description": "Flagged by the OS as a mock location"})
+    out_of_order = fields.Integer(dump_only=True, metadata={
+        "description": "Taken before the shopper's last fix accepted by an earlier report (a batch itself is "
+                       "screened oldest first, whatever its order): a fix must not be sent after newer ones"})
+    impossible_speed = fields.Integer(dump_only=True, metadata={
+        "description": "A jump from the last accepted fix faster than LOCATION_MAX_SPEED_MPS, beyond both accuracies"})
+    unknown_region = fields.Integer(dump_only=True, metadata={
+        "description": "Region events only, and only when some: events about no active fence"})
+
+
 class RecordedSchema(StrictSchema):
     accepted = fields.Integer(dump_only=True)
-    rejected = fields.Dict(keys=Line(), values=fields.Integer(), dump_only=True,
-                           metadata={"description": "Refused fixes by reason: future, stale, inaccurate, mocked, "
-                                                    "impossible_speed (and unknown_region for region events)"})
+    rejected = fields.Nested(RejectedFixesSchema, dump_only=True,
+                             metadata={"description": "Refused fixes by reason, each reason present (0 when none)"})
     events = fields.List(fields.Nested(PresenceEventSchema), dump_only=True)
     coupons = fields.List(fields.Nested(IssuedCouponSchema), dump_only=True)
     monitor = fields.Nested(MonitorSchema, dump_only=True, allow_none=True)

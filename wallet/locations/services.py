@@ -165,9 +165,11 @@ def _locate(loaded: geo.LoadedIndex, fixes: list[Fix]) -> Pairs:
     covering = text(
         "SELECT id FROM geofences WHERE active AND ST_Covers(area, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"
     )
-    # Only containment is known here: covering fences count as clearly inside.
+    # Only containment is known here: covering fences count as clearly inside. Fences the index leaves
+    # out (they break the shape rules) are left out here too.
     return _pairs([(k, str(fence_id), -(fix.accuracy_m + 1.0)) for k, fix in enumerate(fixes)
-                   for fence_id in db.session.scalars(covering, {"lon": fix.lon, "lat": fix.lat})])
+                   for fence_id in db.session.scalars(covering, {"lon": fix.lon, "lat": fix.lat})
+                   if str(fence_id) in loaded.fences])
 
 
 def _pairs(found: list[tuple[int, str, float]]) -> Pairs:
@@ -401,7 +403,10 @@ def _cache() -> OrderedDict[uuid.UUID, Fix]:
 def _remember(shopper_id: uuid.UUID, fix: Fix) -> None:
     with _CACHE_LOCK:
         cache = _cache()
-        cache[shopper_id] = fix
+        known = cache.get(shopper_id)
+        # Two reports of one shopper may race: the older one must not set the clock back for the next.
+        if known is None or known.recorded_at <= fix.recorded_at:
+            cache[shopper_id] = fix
         cache.move_to_end(shopper_id)
         while len(cache) > _LAST_FIX_CACHE_SIZE:
             cache.popitem(last=False)
