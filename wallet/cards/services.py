@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from wallet.auth.principal import Principal
 from wallet.brands.models import Brand, Store
+from wallet.brands.patterns import matches_card_pattern
 from wallet.cards.models import BYO, MEMBER, Card, Membership
 from wallet.core.errors import Conflict, NotFound, ValidationFailed
 from wallet.core.pagination import Page, paginate
@@ -69,7 +70,7 @@ def add_card(
                 raise ValidationFailed.on("symbology", f"{brand.name} cards use {brand.default_symbology}.")
             chosen = Symbology(brand.default_symbology)
             number = _clean_number(number, chosen)
-            if brand.card_number_pattern and not re.fullmatch(brand.card_number_pattern, number):
+            if brand.card_number_pattern and not matches_card_pattern(brand.card_number_pattern, number):
                 raise ValidationFailed.on(
                     "number", f"This is not a {brand.name} card number (expected {brand.card_number_pattern}).")
             dedupe_key = f"brand:{brand.id}:{number}"
