@@ -7,6 +7,7 @@ from flask_smorest import Blueprint
 from wallet.auth.decorators import current_principal, requires
 from wallet.auth.models import Role
 from wallet.auth.principal import POS_KEY
+from wallet.core.ratelimits import rate_limited
 from wallet.core.wire import json_response, plain_arguments
 from wallet.pos import services, wire
 from wallet.pos.schemas import (
@@ -51,6 +52,7 @@ class TillContext(MethodView):
 
 @blp.route("/scan")
 class Scan(MethodView):
+    @rate_limited(blp, "pos_scan")
     @requires(*TILL)
     @blp.arguments(ScanSchema)
     @blp.response(200, ScanResultSchema)
