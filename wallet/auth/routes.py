@@ -24,7 +24,9 @@ blp = Blueprint("auth", __name__, url_prefix="/v1/auth", description="Sign-up, s
 me_blp = Blueprint("me", __name__, url_prefix="/v1/me", description="The signed-in shopper")
 staff_me_blp = Blueprint("staff_me", __name__, url_prefix="/v1/staff/me", description="The signed-in staff member")
 
-SIGN_IN_ERRORS = ((401, "Wrong e-mail or password"), (429, "Too many failed attempts; see Retry-After"))
+SIGN_IN_ERRORS = ((401, "Wrong e-mail or password"),
+                  (429, "Too many failed attempts (reason sign_in_locked) or requests (reason rate_limited); "
+                        "see Retry-After"))
 
 
 @blp.route("/shoppers")

@@ -58,7 +58,8 @@ class Scan(MethodView):
     @blp.response(200, ScanResultSchema)
     @blp.alt_response(422, description="Refused: reason code_malformed, code_unknown, code_other_brand, "
                                        "code_forged, code_expired or code_replayed")
-    @blp.alt_response(429, description="Too many wrong codes for this pass (reason code_locked)")
+    @blp.alt_response(429, description="Too many wrong codes for this pass (reason code_locked) or too many "
+                                       "requests (reason rate_limited); see Retry-After")
     def post(self, data):
         """Identify what the till scanned (a member card with points, tier, usable coupons and rewards;
         or a coupon of this brand), spending its rotating code and handing out tokens for what follows"""
