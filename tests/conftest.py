@@ -41,6 +41,7 @@ TEST_CONFIG: dict[str, Any] = {
     "ARGON2_PARALLELISM": 1,
     "GEOFENCE_INDEX_CHECK_SECONDS": 0,  # every request sees fence changes at once
     "OFFER_TRIGGERS_CHECK_SECONDS": 0,  # ... and offer changes
+    "RATELIMIT_ENABLED": False,  # the suite signs in hundreds of times from one address; tests/api/test_rate_limits.py
 }
 # The app refuses to start without a secret: apps the suite builds without TEST_CONFIG, and the
 # commands it runs, sign with the suite's own (tests about the secret itself remove it).

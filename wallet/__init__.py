@@ -12,7 +12,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     ``GEOFENCE_INDEX_PRELOAD`` asks for the geofence index now)."""
     from wallet import cli, models, routes  # noqa: F401  (models: every table in the metadata)
     from wallet.config import load_config
-    from wallet.core import headers, inputs, reads, transaction
+    from wallet.core import headers, inputs, ratelimits, reads, transaction
     from wallet.core.db_events import register_engine_events
     from wallet.core.errors import register_error_handlers
     from wallet.extensions import NoCookieSessions, WalletApi, db, migrate
@@ -30,6 +30,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     routes.register(app, api)
     register_error_handlers(app)
     headers.init_app(app)
+    ratelimits.init_app(app)  # after the routes: it limits the views they registered
     cli.register(app)
     if app.config["GEOFENCE_INDEX_PRELOAD"]:  # the one exception: gunicorn --preload builds it once, before forking
         from wallet.geo.services import preload_index

@@ -42,6 +42,30 @@ class Defaults:
     SIGN_IN_WINDOW = 15 * 60
     SIGN_IN_LOCKOUT = 15 * 60
 
+    # Rate limits (flask-limiter; docs/rate-limits.md): each guarded endpoint has a limit per client
+    # address (RATE_LIMIT_<NAME>) and one per account (..._PER_ACCOUNT), in flask-limiter's notation
+    # ("10/minute", "5/minute;50/hour"). Counters live in RATELIMIT_STORAGE_URI: memory (per process,
+    # make run) or Redis in production ("redis://host:6379/0"), every process of the service sharing it.
+    RATELIMIT_ENABLED = True  # false switches every limit off
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_KEY_PREFIX = "wallet"  # the counters' key prefix in the storage
+    RATELIMIT_SWALLOW_ERRORS = True  # the storage unreachable: requests pass (logged) rather than fail
+    PROXY_FIX_X_FOR = 0  # trusted proxies in front (X-Forwarded-For hops to believe); 0: the peer is the client
+    RATE_LIMIT_SIGN_UP = "10/minute;50/hour"
+    RATE_LIMIT_SIGN_UP_PER_ACCOUNT = "3/hour"  # per e-mail
+    RATE_LIMIT_SIGN_IN = "10/minute"  # shopper and staff sign-in
+    RATE_LIMIT_SIGN_IN_PER_ACCOUNT = "10/minute"  # per e-mail (SIGN_IN_MAX_FAILURES locks it sooner)
+    RATE_LIMIT_REFRESH = "30/minute"
+    RATE_LIMIT_REFRESH_PER_ACCOUNT = "5/minute"  # per refresh token
+    RATE_LIMIT_LOCATIONS = "600/minute"  # many shoppers may share a carrier's address
+    RATE_LIMIT_LOCATIONS_PER_ACCOUNT = "30/minute"  # per shopper; a phone batches fixes
+    RATE_LIMIT_GEOFENCE_EVENTS = "600/minute"
+    RATE_LIMIT_GEOFENCE_EVENTS_PER_ACCOUNT = "30/minute"
+    RATE_LIMIT_POS_SCAN = "300/minute"  # a store's tills may share an address
+    RATE_LIMIT_POS_SCAN_PER_ACCOUNT = "60/minute"  # per POS key or cashier
+    RATE_LIMIT_CATALOGUE_SEARCH = "60/minute"  # GET /v1/catalogue/brands with q
+    RATE_LIMIT_CATALOGUE_SEARCH_PER_ACCOUNT = "60/minute"  # per shopper (anonymous: per address)
+
     # Geofences and the location pipeline (distances in metres, times in seconds unless named).
     GEOFENCE_INDEX_CHECK_SECONDS = 2.0  # how stale a process's index may be after a change
     OFFER_TRIGGERS_CHECK_SECONDS = 2.0  # how stale a process's view of the offers' triggers per fence may be

@@ -95,7 +95,8 @@ def e2e_env(_migrated_app: Any, database_url: str, fake_fcm: FakeFcm,  # noqa: F
            "WALLET_FCM_TIMEOUT": "2",
            "WALLET_CHECK_READS_AT_TEARDOWN": "true",  # a request that wrote outside transaction() fails
            "WALLET_PUSH_QUIET_HOURS": "",  # the suite runs at any hour; quiet hours have their own tests
-           "WALLET_PUSH_LISTEN_SECONDS": "60"}  # prompt delivery can only come from NOTIFY
+           "WALLET_PUSH_LISTEN_SECONDS": "60",  # prompt delivery can only come from NOTIFY
+           "WALLET_RATELIMIT_ENABLED": "false"}  # one address, many sign-ins; limits have their own tests
     env.pop("WALLET_PUSH_DISPATCHER_THREAD", None)
     return env
 

@@ -1,5 +1,7 @@
 """The Alembic revisions and the models describe the same schema, on PostGIS and on SQLite."""
 
+import uuid
+
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -9,6 +11,7 @@ from flask_migrate import downgrade, upgrade
 from tests.conftest import TEST_CONFIG, create_test_database, drop_test_database
 from wallet import create_app
 from wallet.core.migrations import include_object_for
+from wallet.core.time import utcnow
 from wallet.extensions import db
 
 
@@ -62,3 +65,36 @@ def test_migrations_reach_exactly_the_models_on_sqlite(tmp_path):
         downgrade(revision="base")
         upgrade()
         db.engine.dispose()
+
+
+def _patterns_after_0008(app) -> dict[str, str | None]:
+    """Brands saved with patterns at 0007, then migrated to head: each brand's pattern after."""
+    from wallet.brands.models import Brand
+
+    saved = {"digits": r"^\d{13}$", "nested": r"(a+)+$", "backreference": r"^(\d)\1+$",
+             "lookahead": r"^(?=\d{13}$)4\d+$"}
+    with app.app_context():
+        upgrade(revision="0007")
+        with db.engine.begin() as connection:
+            for name, pattern in saved.items():
+                connection.execute(sa.insert(Brand).values(
+                    id=uuid.uuid4(), name=name, name_key=name, primary_color="#000000", secondary_color="#FFFFFF",
+                    card_number_pattern=pattern, default_symbology="code128", listed=True,
+                    created_at=utcnow(), updated_at=utcnow()))
+        upgrade()
+        with db.engine.connect() as connection:
+            after = dict(connection.execute(sa.select(Brand.name, Brand.card_number_pattern)).all())
+        db.engine.dispose()
+    return after
+
+
+EXPECTED_PATTERNS = {"digits": r"^\d{13}$", "nested": r"(a+)+$", "backreference": None, "lookahead": None}
+
+
+def test_the_migration_clears_the_patterns_re2_cannot_run_on_postgis(fresh_postgis_app):
+    assert _patterns_after_0008(fresh_postgis_app) == EXPECTED_PATTERNS
+
+
+def test_the_migration_clears_the_patterns_re2_cannot_run_on_sqlite(tmp_path):
+    app = create_app({**TEST_CONFIG, "DATABASE_URL": f"sqlite:///{tmp_path / 'wallet.db'}"})
+    assert _patterns_after_0008(app) == EXPECTED_PATTERNS

@@ -20,16 +20,20 @@ from wallet.auth.schemas import (
     TokenPairSchema,
 )
 from wallet.auth.tokens import SHOPPER_AUDIENCE, STAFF_AUDIENCE
+from wallet.core.ratelimits import rate_limited
 
 blp = Blueprint("auth", __name__, url_prefix="/v1/auth", description="Sign-up, sign-in and sessions")
 me_blp = Blueprint("me", __name__, url_prefix="/v1/me", description="The signed-in shopper")
 staff_me_blp = Blueprint("staff_me", __name__, url_prefix="/v1/staff/me", description="The signed-in staff member")
 
-SIGN_IN_ERRORS = ((401, "Wrong e-mail or password"), (429, "Too many failed attempts; see Retry-After"))
+SIGN_IN_ERRORS = ((401, "Wrong e-mail or password"),
+                  (429, "Too many failed attempts (reason sign_in_locked) or requests (reason rate_limited); "
+                        "see Retry-After"))
 
 
 @blp.route("/shoppers")
 class ShopperSignUp(MethodView):
+    @rate_limited(blp, "sign_up")
     @blp.arguments(ShopperSignUpSchema)
     @blp.response(201, SignedUpSchema)
     @blp.alt_response(409, description="An account exists for this e-mail")
@@ -41,6 +45,7 @@ class ShopperSignUp(MethodView):
 
 @blp.route("/shoppers/sign-in")
 class ShopperSignIn(MethodView):
+    @rate_limited(blp, "sign_in")
     @blp.arguments(SignInSchema)
     @blp.response(200, TokenPairSchema)
     @blp.alt_response(401, description=SIGN_IN_ERRORS[0][1])
@@ -52,6 +57,7 @@ class ShopperSignIn(MethodView):
 
 @blp.route("/staff/sign-in")
 class StaffSignIn(MethodView):
+    @rate_limited(blp, "sign_in")
     @blp.arguments(SignInSchema)
     @blp.response(200, TokenPairSchema)
     @blp.alt_response(401, description=SIGN_IN_ERRORS[0][1])
@@ -63,6 +69,7 @@ class StaffSignIn(MethodView):
 
 @blp.route("/refresh")
 class Refresh(MethodView):
+    @rate_limited(blp, "refresh")
     @blp.arguments(RefreshSchema)
     @blp.response(200, TokenPairSchema)
     @blp.alt_response(401, description="Invalid, expired or already used refresh token")

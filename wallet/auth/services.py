@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app, g, has_app_context
-from sqlalchemy import Select, bindparam, select, update
+from sqlalchemy import Select, and_, bindparam, case, delete, literal, not_, null, or_, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError
 
@@ -20,10 +20,12 @@ from wallet.auth.models import AuthSession, ConsentEvent, PosApiKey, RefreshToke
 from wallet.auth.principal import POS_KEY, SHOPPER, Principal
 from wallet.auth.tokens import SHOPPER_AUDIENCE, STAFF_AUDIENCE, decode_access_token, issue_access_token
 from wallet.core import reads
+from wallet.core.db import UTCDateTime
 from wallet.core.errors import (Conflict, InvalidCredentials, InvalidToken, NotFound, PermissionDenied, TooManyRequests,
                                 ValidationFailed)
 from wallet.core.time import utcnow
 from wallet.core.transaction import transaction
+from wallet.core.upsert import upsert
 from wallet.extensions import db
 
 CONSENTS = ("location", "marketing")
@@ -142,8 +144,7 @@ def sign_in(*, audience: str, email: str, password: str) -> TokenPair:
     email = normalize_email(email)
     model = Shopper if audience == SHOPPER_AUDIENCE else StaffMember
     throttle_key = f"{audience}:{email}"
-    now = utcnow()
-    refuse_if_locked(throttle_key, now)
+    claim_password_attempt(throttle_key, utcnow())
     account = db.session.scalar(select(model).where(model.email == email))
     if account is None:
         auth_secrets.burn_password_check(password)
@@ -151,12 +152,9 @@ def sign_in(*, audience: str, email: str, password: str) -> TokenPair:
     else:
         ok = auth_secrets.verify_password(account.password_hash, password) and account.is_active
     if not ok:
-        record_failed_attempt(throttle_key, now)
         raise InvalidCredentials("E-mail or password is incorrect.")
     with transaction() as session:
-        throttle = session.get(SignInThrottle, throttle_key)
-        if throttle is not None:
-            session.delete(throttle)
+        session.execute(delete(SignInThrottle).where(SignInThrottle.key == throttle_key))
         if audience == SHOPPER_AUDIENCE:
             return _open_session(shopper_id=account.id)
         return _open_session(staff_id=account.id)
@@ -173,43 +171,54 @@ def confirm_password(*, audience: str, account: Shopper | StaffMember, password:
         raise ValidationFailed("Give your current password to change it.", reason="current_password_required",
                                errors={"json": {field: ["Required to change your own password."]}})
     throttle_key = f"{audience}:{account.email}"
-    now = utcnow()
-    refuse_if_locked(throttle_key, now)
+    claim_password_attempt(throttle_key, utcnow())
     if not auth_secrets.verify_password(account.password_hash, password):
-        record_failed_attempt(throttle_key, now)
         raise PasswordIncorrect("The current password is incorrect.", errors={"json": {field: ["Incorrect."]}})
+    with transaction() as session:  # right: the attempt is forgotten, as after a sign-in
+        session.execute(delete(SignInThrottle).where(SignInThrottle.key == throttle_key))
 
 
-def refuse_if_locked(key: str, now: dt.datetime) -> None:
-    """429 while failed password checks for ``key`` (sign-in, or a password-confirmed action) are locked out."""
-    locked_until = db.session.scalar(select(SignInThrottle.locked_until).where(SignInThrottle.key == key))
-    if locked_until is not None and locked_until > now:
-        wait = int((locked_until - now).total_seconds()) + 1
+def claim_password_attempt(key: str, now: dt.datetime) -> None:
+    """Count an attempt at the password of ``key`` (sign-in, or a password-confirmed action) before
+    it is checked; 429 while ``key`` is locked out. The caller forgets the count (deletes the
+    throttle row) when the password was right.
+
+    One statement (INSERT … ON CONFLICT DO UPDATE … RETURNING), committed before the check: of any
+    number of concurrent attempts, exactly ``SIGN_IN_MAX_FAILURES`` are checked within a window
+    (counting after the check let every attempt that read the count before the others wrote it
+    through). The attempt that reaches the limit locks the key for ``SIGN_IN_LOCKOUT`` seconds;
+    a window of ``SIGN_IN_WINDOW`` seconds that has run out, or a lock that has, starts afresh."""
+    config = current_app.config
+    limit = int(config["SIGN_IN_MAX_FAILURES"])
+    window_floor = now - dt.timedelta(seconds=int(config["SIGN_IN_WINDOW"]))
+    lock = literal(now + dt.timedelta(seconds=int(config["SIGN_IN_LOCKOUT"])), UTCDateTime())
+    at_now = literal(now, UTCDateTime())
+    throttle = SignInThrottle.__table__.c
+    locked_now = and_(throttle.locked_until.is_not(None), throttle.locked_until > at_now)
+    # Not locked now (the WHERE below) and either the window or a lock has run out.
+    afresh = or_(throttle.window_started_at < window_floor, throttle.locked_until.is_not(None))
+    count = case((afresh, 1), else_=throttle.failures + 1)
+    statement = (
+        upsert(SignInThrottle)
+        .values(key=key, failures=1, window_started_at=now, locked_until=lock if limit <= 1 else None)
+        .on_conflict_do_update(
+            index_elements=[throttle.key],
+            set_={"failures": count,
+                  "window_started_at": case((afresh, at_now), else_=throttle.window_started_at),
+                  "locked_until": case((count >= limit, lock), else_=null())},
+            where=not_(locked_now),
+        )
+        .returning(throttle.failures)
+    )
+    with transaction() as session:
+        claimed = session.execute(statement).first()
+        locked_until = None if claimed else session.scalar(
+            select(SignInThrottle.locked_until).where(SignInThrottle.key == key))
+    if claimed is None:
+        wait = int((locked_until - now).total_seconds()) + 1 if locked_until else 1
         raise TooManyRequests(
             f"Too many failed sign-ins; try again in {wait} seconds.", retry_after=wait, reason="sign_in_locked"
         )
-
-
-def record_failed_attempt(key: str, now: dt.datetime) -> None:
-    """Count a failed password check for ``key``; too many within the window lock it for a while."""
-    config = current_app.config
-    window = dt.timedelta(seconds=int(config["SIGN_IN_WINDOW"]))
-    with transaction() as session:
-        throttle = session.get(SignInThrottle, key, with_for_update=True)
-        if throttle is None:
-            throttle = SignInThrottle(key=key, failures=0, window_started_at=now)
-            session.add(throttle)
-        if throttle.window_started_at + window < now:
-            throttle.failures = 0
-            throttle.window_started_at = now
-            throttle.locked_until = None
-        throttle.failures += 1
-        if throttle.failures >= int(config["SIGN_IN_MAX_FAILURES"]):
-            throttle.locked_until = now + dt.timedelta(seconds=int(config["SIGN_IN_LOCKOUT"]))
-        try:
-            session.flush()
-        except IntegrityError:  # another failure for the same key was recorded concurrently
-            session.rollback()
 
 
 def _open_session(*, shopper_id: uuid.UUID | None = None, staff_id: uuid.UUID | None = None) -> TokenPair:

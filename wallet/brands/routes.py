@@ -1,5 +1,6 @@
 """HTTP endpoints of brands, stores, staff, POS keys and the public brand catalogue."""
 
+from flask import request
 from flask.views import MethodView
 from wallet.core.blueprint import Blueprint
 
@@ -25,6 +26,7 @@ from wallet.brands.schemas import (
 )
 from wallet.core.errors import ErrorSchema
 from wallet.core.pagination import paged
+from wallet.core.ratelimits import rate_limited
 
 blp = Blueprint("brands", __name__, url_prefix="/v1/brands", description="Brands, stores, staff and POS keys (staff)")
 catalogue_blp = Blueprint(
@@ -225,8 +227,13 @@ class PosKeyById(MethodView):
         return services.revoke_pos_key(principal=current_principal(), brand_id=brand_id, key_id=key_id)
 
 
+def _not_a_search() -> bool:
+    return "q" not in request.args
+
+
 @catalogue_blp.route("/brands")
 class CatalogueBrands(MethodView):
+    @rate_limited(catalogue_blp, "catalogue_search", exempt_when=_not_a_search)
     @catalogue_blp.arguments(CatalogueQueryArgsSchema, location="query")
     @catalogue_blp.response(200, CatalogueBrandSchema(many=True))
     @catalogue_blp.paginate()

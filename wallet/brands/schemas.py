@@ -1,11 +1,10 @@
 """Request and response schemas of brands, stores, staff and POS keys."""
 
-import re
-
 from marshmallow import ValidationError, fields, validate, validates
 
 from wallet.auth.models import Role
 from wallet.auth.schemas import PASSWORD_MAX, password_field
+from wallet.brands.patterns import MAX_PATTERN_LENGTH, InvalidPattern, check_card_pattern
 from wallet.core.fields import Boolean, Email, GeoJSONPoint, Line, Password, QueryBoolean, Text, TimeZone
 from wallet.core.schemas import StrictSchema, name_field
 
@@ -25,8 +24,9 @@ class _BrandFields(StrictSchema):
     secondary_color = Line(validate=COLOR)
     card_number_pattern = Line(
         allow_none=True,
-        validate=validate.Length(min=1, max=200),
-        metadata={"description": "Regular expression a loyalty card number must fully match, e.g. ^\\d{13}$"},
+        validate=validate.Length(min=1, max=MAX_PATTERN_LENGTH),
+        metadata={"description": "Regular expression (RE2 syntax: no backreferences or lookarounds) a loyalty "
+                                 "card number must fully match, e.g. ^\\d{13}$"},
     )
     default_symbology = Line(validate=validate.OneOf(SYMBOLOGIES))
     listed = Boolean(metadata={"description": "Shown in the public catalogue"})
@@ -36,9 +36,9 @@ class _BrandFields(StrictSchema):
         if value is None:
             return
         try:
-            re.compile(value)
-        except re.error as error:
-            raise ValidationError(f"Not a valid regular expression: {error}.") from None
+            check_card_pattern(value)
+        except InvalidPattern as error:
+            raise ValidationError(str(error)) from None
 
 
 class BrandCreateSchema(_BrandFields):

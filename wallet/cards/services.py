@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from wallet.auth.principal import Principal
 from wallet.brands.models import Brand, Store
+from wallet.brands.patterns import matches_card_pattern
 from wallet.cards.models import BYO, MEMBER, Card, Membership
 from wallet.cards.numbers import random_member_number
 from wallet.core.errors import Conflict, NotFound, ValidationFailed
@@ -68,7 +69,7 @@ def add_card(
                 raise ValidationFailed.on("symbology", f"{brand.name} cards use {brand.default_symbology}.")
             chosen = Symbology(brand.default_symbology)
             number = _clean_number(number, chosen)
-            if brand.card_number_pattern and not re.fullmatch(brand.card_number_pattern, number):
+            if brand.card_number_pattern and not matches_card_pattern(brand.card_number_pattern, number):
                 raise ValidationFailed.on(
                     "number", f"This is not a {brand.name} card number (expected {brand.card_number_pattern}).")
         else:

@@ -5,6 +5,7 @@ from wallet.core.blueprint import Blueprint
 
 from wallet.auth.decorators import current_principal, requires
 from wallet.auth.principal import SHOPPER
+from wallet.core.ratelimits import rate_limited
 from wallet.core.wire import json_response, plain_arguments
 from wallet.geo.schemas import MonitorSchema, NearbyQueryArgsSchema
 from wallet.locations import services, wire
@@ -18,6 +19,7 @@ CONSENT = "Location consent is off (reason location_consent_required)"
 
 @blp.route("/locations")
 class Locations(MethodView):
+    @rate_limited(blp, "locations")
     @requires(SHOPPER, companion=services.FACTS_WITH_SESSION)
     @plain_arguments(wire.parse_fix_batch_arguments, blp.arguments(FixBatchSchema))
     @blp.response(200, RecordedSchema)
@@ -31,6 +33,7 @@ class Locations(MethodView):
 
 @blp.route("/geofence-events")
 class GeofenceEvents(MethodView):
+    @rate_limited(blp, "geofence_events")
     @requires(SHOPPER, companion=services.FACTS_WITH_SESSION)
     @blp.arguments(RegionEventBatchSchema)
     @blp.response(200, RecordedSchema)

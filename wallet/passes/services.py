@@ -8,9 +8,10 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import case, literal, null, or_, select, update
 
 from wallet.cards.numbers import looks_like_member_number
+from wallet.core.db import UTCDateTime
 from wallet.core.errors import TooManyRequests, ValidationFailed
 from wallet.core.time import utcnow
 from wallet.core.transaction import transaction
@@ -106,7 +107,8 @@ def resolve_code(text: str, *, brand_id: uuid.UUID, now: float | None = None) ->
     Refusals, in order: a member number typed instead of a code (``member_number_not_accepted``),
     malformed, unknown (no such pass), other_brand (nothing more is said of a pass of another
     brand), locked (too many wrong codes for this pass lately), forged, expired, not_yet_valid,
-    replayed. Every refusal leaves the pass as it was, except for the failure count.
+    replayed. Every code checked counts towards the lockout (a replayed one is given back);
+    otherwise a refusal leaves the pass as it was.
     """
     now = time.time() if now is None else now
     if looks_like_member_number(text):
@@ -131,10 +133,7 @@ def resolve_code(text: str, *, brand_id: uuid.UUID, now: float | None = None) ->
     if pass_.brand_id != brand_id:
         raise CodeRefused("other_brand", "This pass belongs to another brand.")
     moment = dt.datetime.fromtimestamp(now, dt.UTC)
-    if pass_.locked_until is not None and pass_.locked_until > moment:
-        wait = int((pass_.locked_until - moment).total_seconds()) + 1
-        raise TooManyRequests("Too many wrong codes for this pass; ask for a fresh one later.", retry_after=wait,
-                              reason="code_locked")
+    _claim_attempt(pass_.id, moment)
     try:
         if parsed_qr is not None:
             step = codes.verify_pass_code(parsed_qr, pass_.secret, now=now, last_accepted_step=pass_.last_accepted_step)
@@ -143,8 +142,8 @@ def resolve_code(text: str, *, brand_id: uuid.UUID, now: float | None = None) ->
             step = codes.verify_fallback_code(parsed_fallback, pass_.secret, now=now,
                                               last_accepted_step=pass_.last_accepted_step)
     except codes.PassCodeRefused as error:
-        if error.reason in ("forged", "expired", "not_yet_valid"):
-            _count_failure(pass_.id, moment)
+        if error.reason == "replayed":  # a genuine code shown again is no guess: the attempt is given back
+            _give_back_attempt(pass_.id)
         raise CodeRefused(error.reason, _REFUSALS[error.reason]) from None
     _spend(pass_, step)
     return pass_
@@ -175,11 +174,32 @@ def _spend(pass_: Pass, step: int) -> None:
     db.session.refresh(pass_)
 
 
-def _count_failure(pass_id: uuid.UUID, moment: dt.datetime) -> None:
+def _claim_attempt(pass_id: uuid.UUID, moment: dt.datetime) -> None:
+    """Count an attempt at this pass's code before checking it (429 while the pass is locked).
+
+    One conditional UPDATE, committed before the code is checked: of any number of concurrent
+    attempts, exactly MAX_FAILED_ATTEMPTS get through between two locks (counting then checking
+    would let every attempt that read the count before the others wrote it through). The attempt
+    that reaches the limit locks the pass; a code accepted resets the count and the lock."""
+    lapsed = Pass.locked_until.is_not(None)  # the lock the WHERE lets through is one that has run out
+    count = case((lapsed, 1), else_=Pass.failed_attempts + 1)
     with transaction() as session:
-        pass_ = session.get(Pass, pass_id, with_for_update=True)
-        assert pass_ is not None
-        pass_.failed_attempts += 1
-        if pass_.failed_attempts >= MAX_FAILED_ATTEMPTS:
-            pass_.failed_attempts = 0
-            pass_.locked_until = moment + LOCKOUT
+        claimed = session.execute(
+            update(Pass)
+            .where(Pass.id == pass_id, or_(Pass.locked_until.is_(None), Pass.locked_until <= moment))
+            .values(failed_attempts=count,
+                    locked_until=case((count >= MAX_FAILED_ATTEMPTS, literal(moment + LOCKOUT, UTCDateTime())),
+                                      else_=null()))
+            .returning(Pass.failed_attempts)
+        ).first()
+        locked_until = None if claimed else session.scalar(select(Pass.locked_until).where(Pass.id == pass_id))
+    if claimed is None:
+        wait = int((locked_until - moment).total_seconds()) + 1 if locked_until else 1
+        raise TooManyRequests("Too many wrong codes for this pass; ask for a fresh one later.", retry_after=wait,
+                              reason="code_locked")
+
+
+def _give_back_attempt(pass_id: uuid.UUID) -> None:
+    with transaction() as session:
+        session.execute(update(Pass).where(Pass.id == pass_id, Pass.failed_attempts > 0, Pass.locked_until.is_(None))
+                        .values(failed_attempts=Pass.failed_attempts - 1))

@@ -7,6 +7,7 @@ from wallet.core.blueprint import Blueprint
 from wallet.auth.decorators import current_principal, requires
 from wallet.auth.models import Role
 from wallet.auth.principal import POS_KEY
+from wallet.core.ratelimits import rate_limited
 from wallet.core.wire import json_response, plain_arguments
 from wallet.pos import services, wire
 from wallet.pos.schemas import (
@@ -51,6 +52,7 @@ class TillContext(MethodView):
 
 @blp.route("/scan")
 class Scan(MethodView):
+    @rate_limited(blp, "pos_scan")
     @requires(*TILL)
     @blp.arguments(ScanSchema)
     @blp.response(200, ScanResultSchema)
@@ -58,7 +60,8 @@ class Scan(MethodView):
                                        "code_forged, code_expired, code_not_yet_valid (the phone's clock is "
                                        "ahead), code_replayed, or member_number_not_accepted (the number "
                                        "printed on the card was typed: scan the pass or type its code)")
-    @blp.alt_response(429, description="Too many wrong codes for this pass (reason code_locked)")
+    @blp.alt_response(429, description="Too many wrong codes for this pass (reason code_locked) or too many "
+                                       "requests (reason rate_limited); see Retry-After")
     def post(self, data):
         """Identify what the till scanned (a member card with points, tier, usable coupons and rewards;
         or a coupon of this brand), spending its rotating code and handing out tokens for what follows"""

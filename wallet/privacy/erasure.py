@@ -52,10 +52,8 @@ def erase_shopper(*, principal: Principal, password: str) -> Erasure:
     if shopper is None:
         raise NotFound("Account not found.")
     throttle_key = f"{SHOPPER_AUDIENCE}:{shopper.email}"
-    now = utcnow()
-    auth_services.refuse_if_locked(throttle_key, now)  # the sign-in lockout guards this password check too
+    auth_services.claim_password_attempt(throttle_key, utcnow())  # the sign-in lockout guards this check too
     if not auth_secrets.verify_password(shopper.password_hash, password):
-        auth_services.record_failed_attempt(throttle_key, now)
         raise PasswordIncorrect("The password is incorrect.", errors={"json": {"password": ["Incorrect."]}})
     with transaction() as session:
         shopper_id = shopper.id
