@@ -11,6 +11,7 @@ from flask_sqlalchemy import SQLAlchemy
 
 from wallet.core.db import Base
 from wallet.core.errors import ErrorSchema
+from wallet.core.openapi import SchemaRulesPlugin, field_rules
 
 
 # What ``@blp.paginate()`` sends: a header whose value is the JSON text of an object.
@@ -29,6 +30,10 @@ PAGINATION_HEADER = {
 
 class WalletApi(Api):
     ERROR_SCHEMA = ErrorSchema
+
+    def _init_spec(self, *args: Any, extra_plugins: Any = None, **kwargs: Any) -> None:
+        super()._init_spec(*args, extra_plugins=[SchemaRulesPlugin(), *(extra_plugins or ())], **kwargs)
+        self.ma_plugin.converter.add_attribute_function(field_rules)
 
     def _register_pagination_header(self) -> None:
         # flask-smorest documents the header as an object, which no header can be on the wire.

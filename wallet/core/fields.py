@@ -48,6 +48,9 @@ class GeoJSONPoint(fields.Field):
 class TimeZone(fields.String):
     """An IANA time zone name such as ``Europe/Paris``."""
 
+    # The names this machine's zone database knows are checked on load; the document states their shape.
+    openapi = {"pattern": r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$", "maxLength": 64}
+
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         name = super()._deserialize(value, attr, data, **kwargs)
         if not is_valid_time_zone(name):
@@ -59,8 +62,10 @@ GEOJSON_POINT_SPEC = {
     "type": "object",
     "description": "GeoJSON Point (RFC 7946), coordinates in [longitude, latitude] order.",
     "required": ["type", "coordinates"],
+    "additionalProperties": False,
     "properties": {
         "type": {"type": "string", "enum": ["Point"]},
+        "bbox": {"type": "array", "items": {"type": "number"}},
         "coordinates": {
             "type": "array",
             "items": {"type": "number"},
