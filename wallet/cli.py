@@ -1,4 +1,4 @@
-"""The ``wallet`` command: the Flask CLI plus our own commands (first admin, demo data, OpenAPI,
+"""The ``wallet`` command: the Flask CLI plus our own commands (first admin, demo data, OpenAPI, error list,
 the push worker, the daily expiry of loyalty points, the retention purge)."""
 
 from __future__ import annotations
@@ -69,6 +69,23 @@ def export_openapi_command(check: bool) -> None:
     click.echo(f"wrote {OPENAPI_PATH}")
 
 
+@click.command("export-errors")
+@click.option("--check", is_flag=True, help="Fail if the committed list differs.")
+def export_errors_command(check: bool) -> None:
+    """Write docs/errors.md, the error reasons the API answers with, from the code."""
+    from wallet.core.error_catalogue import DOC_PATH, errors_document
+
+    document = errors_document()
+    if check:
+        if not DOC_PATH.exists() or DOC_PATH.read_text() != document:
+            raise click.ClickException("docs/errors.md is out of date: run `wallet export-errors`")
+        click.echo("docs/errors.md is up to date")
+        return
+    DOC_PATH.parent.mkdir(exist_ok=True)
+    DOC_PATH.write_text(document)
+    click.echo(f"wrote {DOC_PATH}")
+
+
 @click.command("worker")
 @click.option("--once", is_flag=True, help="Send what is due now, then exit.")
 @with_appcontext
@@ -117,7 +134,7 @@ def purge_command() -> None:
 
 
 def register(app: Flask) -> None:
-    for command in (create_admin_command, seed_demo_command, export_openapi_command, worker_command,
+    for command in (create_admin_command, seed_demo_command, export_openapi_command, export_errors_command, worker_command,
                     expire_points_command, purge_command):
         app.cli.add_command(command)
 

@@ -1,10 +1,14 @@
 """Bad input gets a clear 4xx in the one error format, and changes nothing."""
 
+import re
+
 import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import PASSWORD
 from wallet.auth.models import Shopper
+from wallet.core.error_catalogue import DOC_PATH
+from wallet.core.errors import HTTP_REASONS, _reason_of
 from wallet.extensions import db
 
 SIGN_UP = "/v1/auth/shoppers"
@@ -88,3 +92,12 @@ def test_unexpected_failure_is_a_500_json_error_without_details(app, client, mon
 @pytest.mark.parametrize("query", ["page=0", "page_size=1000", "page=abc"])
 def test_bad_pagination_arguments_are_a_422(client, query):
     _assert_error(client.get(f"/v1/catalogue/brands?{query}"), 422, "validation_failed")
+
+
+def test_the_http_layer_answers_with_the_reasons_it_declares(client):
+    for status in (404, 405, 413):
+        assert _reason_of(status) in HTTP_REASONS and HTTP_REASONS[_reason_of(status)][0] == status
+    answers = [client.get("/v1/no-such-thing"), client.delete("/v1/catalogue/brands"),
+               client.post("/v1/auth/shoppers", data="{", content_type="application/json")]
+    assert [answer.get_json()["reason"] for answer in answers] == ["not_found", "method_not_allowed", "malformed_json"]
+    assert {answer.get_json()["reason"] for answer in answers} <= set(re.findall(r"^\| `([a-z0-9_]+)` \|", DOC_PATH.read_text(), flags=re.M))

@@ -59,8 +59,8 @@ def requires(*roles: str, companion: services.SessionCompanion | None = None) ->
             "security": security,
             "x-allowed-roles": sorted(allowed),
             "responses": {
-                "401": {"$ref": "#/components/responses/UNAUTHORIZED"},
-                "403": {"$ref": "#/components/responses/FORBIDDEN"},
+                "401": "UNAUTHORIZED",
+                "403": "FORBIDDEN",
             },
         }
         wrapper._apidoc = deepupdate(getattr(wrapper, "_apidoc", {}), {"manual_doc": doc})  # type: ignore[attr-defined]

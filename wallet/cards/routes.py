@@ -75,7 +75,7 @@ class CardBarcode(MethodView):
     @requires(SHOPPER)
     @blp.arguments(BarcodeQueryArgsSchema, location="query")
     @blp.response(200, description="The card's barcode (PNG or SVG); a member card's live rotating QR code")
-    @blp.doc(responses={"200": {"content": IMAGE_CONTENT}, "304": {"description": "Not modified (ETag)"}})
+    @blp.doc(responses={200: {"content": IMAGE_CONTENT}, "304": {"description": "Not modified (ETag)"}})
     @blp.alt_response(404, description="No such card in your wallet")
     def get(self, args, card_id):
         """The card's code as an image, to show at the till"""

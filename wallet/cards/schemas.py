@@ -17,6 +17,8 @@ SYMBOLOGY = validate.OneOf([s.value for s in Symbology])
 class LatLon(Line):
     """``lat,lon`` in decimal degrees, as a query string value."""
 
+    openapi = {"pattern": r"^[+-]?[0-9]+(\.[0-9]+)?,[+-]?[0-9]+(\.[0-9]+)?$", "example": "48.8575,2.3510"}
+
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> tuple[float, float]:
         text = super()._deserialize(value, attr, data, **kwargs)
         parts = text.split(",")
@@ -34,6 +36,9 @@ class LatLon(Line):
 
 
 class CardCreateSchema(StrictSchema):
+    # add_card's rule: a catalogue brand, or a shop outside the catalogue with its barcode type.
+    OPENAPI_RULES = {"oneOf": [{"required": ["brand_id"], "not": {"required": ["shop_name"]}},
+                               {"required": ["shop_name", "symbology"], "not": {"required": ["brand_id"]}}]}
     brand_id = fields.UUID(metadata={"description": "A catalogue brand; its number format and barcode apply"})
     shop_name = name_field(120, metadata={"description": "A shop outside the catalogue (instead of brand_id)"})
     number = Line(required=True, validate=validate.Length(min=1, max=128),

@@ -38,11 +38,15 @@ class WalletError(Exception):
 
 
 class BadRequest(WalletError):
+    """The request cannot be used as it is."""
+
     status = 400
     reason = "bad_request"
 
 
 class AuthenticationRequired(WalletError):
+    """No credentials: sign in, or send the POS API key."""
+
     status = 401
     reason = "authentication_required"
 
@@ -52,19 +56,27 @@ class AuthenticationRequired(WalletError):
 
 
 class InvalidCredentials(AuthenticationRequired):
+    """E-mail or password is incorrect."""
+
     reason = "invalid_credentials"
 
 
 class InvalidToken(AuthenticationRequired):
+    """The bearer token is not one this service issued, or not in the Bearer scheme."""
+
     reason = "invalid_token"
 
 
 class PermissionDenied(WalletError):
+    """The caller's role or brand does not allow this."""
+
     status = 403
     reason = "permission_denied"
 
 
 class ConsentRequired(PermissionDenied):
+    """The shopper has not given the consent this needs."""
+
     reason = "consent_required"
 
 
@@ -74,6 +86,8 @@ class NotFound(WalletError):
 
 
 class Conflict(WalletError):
+    """The request collides with the current state (e.g. a concurrent change): read again and retry."""
+
     status = 409
     reason = "conflict"
 
@@ -90,6 +104,8 @@ class ValidationFailed(WalletError):
 
 
 class TooManyRequests(WalletError):
+    """Too many requests; the Retry-After header says when to try again."""
+
     status = 429
     reason = "too_many_requests"
 
@@ -105,12 +121,25 @@ class DatabaseUnavailable(WalletError):
     reason = "database_unavailable"
 
 
+# The reasons of answers the HTTP layer gives on its own (no use case raised them), with their meaning.
+HTTP_REASONS: dict[str, tuple[int, str]] = {
+    "malformed_json": (400, "The request body is not valid JSON"),
+    "bad_request": (400, "The request cannot be read (e.g. a body that is not JSON where JSON is expected)"),
+    "not_found": (404, "No such object, or no such URL"),
+    "method_not_allowed": (405, "The URL does not take this method; the Allow header lists those it takes"),
+    "request_entity_too_large": (413, "The request body exceeds the size limit"),
+    "validation_failed": (422, "The request does not match the schema, or breaks a rule; errors names the fields"),
+    "internal_error": (500, "An unexpected error; it is logged"),
+}
+
+
 class ErrorSchema(Schema):
     """The one error body of the API."""
 
     code = fields.Integer(metadata={"description": "HTTP status code"})
     status = fields.String(metadata={"description": "HTTP status phrase"})
-    reason = fields.String(metadata={"description": "Stable machine-readable error word"})
+    reason = fields.String(metadata={"description": "Stable machine-readable error word; every reason, with its "
+                                                    "status and meaning, is listed in docs/errors.md"})
     message = fields.String(metadata={"description": "What went wrong, for a human"})
     errors = fields.Dict(metadata={"description": "Field messages, by request location"})
 

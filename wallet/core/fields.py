@@ -53,8 +53,10 @@ GEOJSON_POINT_SPEC = {
     "type": "object",
     "description": "GeoJSON Point (RFC 7946), coordinates in [longitude, latitude] order.",
     "required": ["type", "coordinates"],
+    "additionalProperties": False,
     "properties": {
         "type": {"type": "string", "enum": ["Point"]},
+        "bbox": {"type": "array", "items": {"type": "number"}},
         "coordinates": {
             "type": "array",
             "items": {"type": "number"},
@@ -107,6 +109,9 @@ class Text(fields.String):
 
 class TimeZone(Line):
     """An IANA time zone name such as ``Europe/Paris``."""
+
+    # The names this machine's zone database knows are checked on load; the document states their shape.
+    openapi = {"pattern": r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$", "maxLength": 64}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         name = super()._deserialize(value, attr, data, **kwargs)

@@ -15,6 +15,14 @@ from wallet.geo.models import CIRCLE
 class GeoJSONPolygon(fields.Field):
     """An RFC 7946 Polygon or MultiPolygon (lon/lat), validated, as a Shapely geometry."""
 
+    openapi = {
+        "type": "object",
+        "required": ["type", "coordinates"],
+        "properties": {"type": {"type": "string", "enum": ["Polygon", "MultiPolygon"]},
+                       "coordinates": {"type": "array", "items": {"type": "array"}},
+                       "bbox": {"type": "array", "items": {"type": "number"}}},
+    }
+
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
         return None if value is None else geometry.to_geojson(value)
 

@@ -53,7 +53,7 @@ class OfferFunnelCsv(MethodView):
     @requires(*services.ANALYSTS)
     @blp.arguments(FunnelQueryArgsSchema, location="query")
     @blp.response(200, description="The (day, store) rows as CSV; withheld figures are empty")
-    @blp.doc(responses={"200": {"content": {"text/csv": {"schema": {"type": "string"}}}}})
+    @blp.doc(responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}})
     @blp.alt_response(404, description=NOT_FOUND)
     def get(self, args, brand_id, offer_id):
         """The offer's funnel per (UTC day, store) as CSV, for spreadsheets"""
@@ -67,7 +67,7 @@ class OfferFunnelChart(MethodView):
     @requires(*services.ANALYSTS)
     @blp.arguments(FunnelChartQueryArgsSchema, location="query")
     @blp.response(200, description="The funnel (kind=funnel) or its daily series (kind=daily) as PNG or SVG")
-    @blp.doc(responses={"200": {"content": CHART_CONTENT}})
+    @blp.doc(responses={200: {"content": CHART_CONTENT}})
     @blp.alt_response(404, description=NOT_FOUND)
     def get(self, args, brand_id, offer_id):
         """The offer's funnel as a picture"""

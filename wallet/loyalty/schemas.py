@@ -11,7 +11,7 @@ from wallet.cards.schemas import CardBrandSchema
 from wallet.core.fields import AwareDateTime, Boolean, Line, QueryBoolean
 from wallet.core.schemas import StrictSchema
 from wallet.offers.schemas import (
-    CURRENCIES,
+    CURRENCY,
     MAX_AMOUNT_MINOR,
     MAX_COUNT,
     MAX_COUPON_TTL_MINUTES,
@@ -19,17 +19,14 @@ from wallet.offers.schemas import (
     CouponSchema,
     OfferTextSchema,
     RewardSchema,
-    _has_required_locales,
+    REQUIRED_LOCALES_RULE,
+    REWARD_TYPES,
+    _one_of_the_reward_types,
 )
 from wallet.offers.models import BONUS_POINTS
 
 MAX_POINTS = 10**12
 MAX_ADJUSTMENT = 10**9
-
-
-def _currency(value: str) -> None:
-    if value not in CURRENCIES:
-        raise ValidationError("Not an ISO 4217 currency code such as 'EUR'.")
 
 
 def _points(minimum: int = 0, **kwargs: Any) -> fields.Integer:
@@ -50,7 +47,7 @@ class StampCardSchema(StrictSchema):
 class LoyaltyProgramWriteSchema(StrictSchema):
     """The whole program: a PUT replaces every rule."""
 
-    currency = Line(required=True, validate=_currency,
+    currency = Line(required=True, validate=CURRENCY,
                              metadata={"description": "ISO 4217: purchases in it earn"})
     points_per_unit = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=1000))
     unit_minor = fields.Integer(strict=True, load_default=100, validate=validate.Range(min=1, max=1_000_000),
@@ -120,6 +117,8 @@ class TierBriefSchema(StrictSchema):
 class CatalogueRewardSchema(RewardSchema):
     """What the reward coupon gives (not bonus points: points for points)."""
 
+    OPENAPI_RULES = _one_of_the_reward_types([kind for kind in REWARD_TYPES if kind != BONUS_POINTS])
+
     @validates_schema
     def _not_points(self, data: dict[str, Any], **kwargs: Any) -> None:
         if data.get("type") == BONUS_POINTS:
@@ -128,7 +127,7 @@ class CatalogueRewardSchema(RewardSchema):
 
 def _content(**kwargs: Any) -> fields.Dict:
     return fields.Dict(keys=Line(validate=LOCALE), values=fields.Nested(OfferTextSchema),
-                       validate=_has_required_locales,
+                       validate=REQUIRED_LOCALES_RULE,
                        metadata={"description": "Texts by locale; fr and en are required"}, **kwargs)
 
 
@@ -231,7 +230,8 @@ class LedgerEntrySchema(StrictSchema):
 class TierOverrideSchema(StrictSchema):
     tier_id = fields.UUID(required=True, allow_none=True, metadata={"description": "null lifts the override"})
     until = AwareDateTime(allow_none=True, load_default=None, metadata={"description": "null: until lifted"})
-    reason = Line(validate=validate.Length(min=1, max=200), load_default=None)
+    reason = Line(validate=validate.Length(min=1, max=200), load_default=None,
+                metadata={"description": "Required with a tier_id: why the member gets this tier"})
 
     @validates_schema
     def _reason_for_an_override(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -241,14 +241,10 @@ class TierOverrideSchema(StrictSchema):
 
 class AdjustmentCreateSchema(StrictSchema):
     points = fields.Integer(required=True, strict=True,
-                            validate=validate.Range(min=-MAX_ADJUSTMENT, max=MAX_ADJUSTMENT),
+                            validate=[validate.Range(min=-MAX_ADJUSTMENT, max=MAX_ADJUSTMENT),
+                                      validate.NoneOf([0], error="Must not be 0.")],
                             metadata={"description": "Non-zero; a negative adjustment never takes the balance below 0"})
     reason = Line(required=True, validate=validate.Length(min=1, max=200))
-
-    @validates_schema
-    def _not_zero(self, data: dict[str, Any], **kwargs: Any) -> None:
-        if data.get("points") == 0:
-            raise ValidationError("Must not be 0.", "points")
 
 
 class AdjustmentSchema(StrictSchema):

@@ -143,7 +143,7 @@ class CouponBarcode(MethodView):
     @requires(SHOPPER)
     @coupons_blp.arguments(BarcodeQueryArgsSchema, location="query")
     @coupons_blp.response(200, description="The coupon's live rotating QR code (PNG or SVG)")
-    @coupons_blp.doc(responses={"200": {"content": IMAGE_CONTENT}, "304": {"description": "Not modified (ETag)"}})
+    @coupons_blp.doc(responses={200: {"content": IMAGE_CONTENT}, "304": {"description": "Not modified (ETag)"}})
     @coupons_blp.alt_response(404, description=NOT_YOURS)
     def get(self, args, coupon_id):
         """The coupon's code as an image, to show at the till"""

@@ -9,6 +9,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from wallet.auth.schemas import LOCALE
 from wallet.cards.schemas import CardBrandSchema
 from wallet.core.fields import AwareDateTime, Boolean, GeoJSONPoint, Line, Text
+from wallet.core.openapi import Documented
 from wallet.core.schemas import StrictSchema
 from wallet.offers.models import (
     ACTIVE,
@@ -69,19 +70,29 @@ def _count(maximum: int = MAX_COUNT, **kwargs: Any) -> fields.Integer:
     return fields.Integer(strict=True, validate=validate.Range(min=1, max=maximum), **kwargs)
 
 
-def _currency(value: str) -> None:
-    if value not in CURRENCIES:
-        raise ValidationError("Not an ISO 4217 currency code such as 'EUR'.")
+CURRENCY = validate.OneOf(sorted(CURRENCIES), error="Not an ISO 4217 currency code such as 'EUR'.")
+
+
+def _one_of_the_reward_types(types: list[str]) -> dict[str, Any]:
+    """The JSON Schema of ``_fields_of_its_type``: each type with its fields, and only those."""
+    every_field = set().union(*REWARD_FIELDS.values())
+    return {"oneOf": [{
+        "properties": {"type": {"enum": [kind]}},
+        "required": ["type", *sorted(REWARD_FIELDS[kind])],
+        "not": {"anyOf": [{"required": [name]} for name in sorted(every_field - REWARD_FIELDS[kind])]},
+    } for kind in types]}
 
 
 class RewardSchema(StrictSchema):
     """What the coupon gives; exactly the fields of its type."""
 
+    OPENAPI_RULES = _one_of_the_reward_types(list(REWARD_TYPES))
+
     type = Line(required=True, validate=validate.OneOf(REWARD_TYPES))
     percent = fields.Integer(strict=True, validate=validate.Range(min=1, max=100),
                              metadata={"description": "percent_off: 1–100"})
     amount_minor = _count(MAX_AMOUNT_MINOR, metadata={"description": "amount_off: in minor units (cents)"})
-    currency = Line(validate=_currency, metadata={"description": "amount_off: ISO 4217, e.g. EUR"})
+    currency = Line(validate=CURRENCY, metadata={"description": "amount_off: ISO 4217, e.g. EUR"})
     item = Line(validate=validate.Length(min=1, max=120), metadata={"description": "free_item: what"})
     points = _count(metadata={"description": "bonus_points: how many"})
 
@@ -112,9 +123,13 @@ def _has_required_locales(content: dict[str, Any]) -> None:
         raise ValidationError("At most 20 languages.")
 
 
+# The JSON Schema of _has_required_locales.
+REQUIRED_LOCALES_RULE = Documented(_has_required_locales, required=list(REQUIRED_LOCALES), maxProperties=20)
+
+
 def _content_field(**kwargs: Any) -> fields.Dict:
     return fields.Dict(
-        keys=Line(validate=LOCALE), values=fields.Nested(OfferTextSchema), validate=_has_required_locales,
+        keys=Line(validate=LOCALE), values=fields.Nested(OfferTextSchema), validate=REQUIRED_LOCALES_RULE,
         metadata={"description": "Texts by locale ('fr', 'en', 'fr-CA', ...); fr and en are required"}, **kwargs,
     )
 
@@ -124,7 +139,7 @@ class ScheduleWindowSchema(StrictSchema):
 
     days = fields.List(
         fields.Integer(strict=True, validate=validate.Range(min=0, max=6)), required=True,
-        validate=validate.Length(min=1, max=7), metadata={"description": "0 = Monday … 6 = Sunday"},
+        validate=validate.Length(min=1, max=7), metadata={"description": "0 = Monday … 6 = Sunday", "uniqueItems": True},
     )
     start = Line(required=True, validate=CLOCK, metadata={"description": "HH:MM, included"})
     end = Line(required=True, validate=CLOCK_OR_MIDNIGHT,

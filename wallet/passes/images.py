@@ -34,7 +34,8 @@ def render_code(content: str, symbology: Symbology, options: RenderOptions, *, m
     try:
         return PassImage(render(content, symbology, options), max_age)
     except (InvalidRenderOptions, InvalidContent) as error:
-        raise ValidationFailed(str(error), errors={"query": {"_": [str(error)]}}, reason="unrenderable") from None
+        raise ValidationFailed(f"These options give no usable image: {error}", errors={"query": {"_": [str(error)]}},
+                               reason="unrenderable") from None
 
 
 def render_live_code(pass_: Pass, options: RenderOptions, *, now: float | None = None) -> PassImage:

@@ -27,6 +27,15 @@ LOCKOUT = dt.timedelta(minutes=15)
 class CodeRefused(ValidationFailed):
     """A scanned code the till must not honour; ``reason`` says why (``code_forged``, ...)."""
 
+    REASONS = {
+        "code_malformed": "Not a code we issued (e.g. a mistyped or truncated code)",
+        "code_unknown": "No pass has this code",
+        "code_other_brand": "The pass belongs to another brand",
+        "code_forged": "The code is not genuine",
+        "code_expired": "The code has expired; ask the shopper to show the live code",
+        "code_replayed": "The code was already used; ask the shopper to show the live code",
+    }
+
     def __init__(self, why: str, message: str) -> None:
         super().__init__(message, reason=f"code_{why}", errors={"json": {"code": [message]}})
 

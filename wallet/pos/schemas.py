@@ -1,11 +1,11 @@
 """Schemas of the point-of-sale API."""
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, Schema, fields, validate
 
 from wallet.core.fields import Line
 from wallet.core.schemas import StrictSchema
 from wallet.loyalty.schemas import TierBriefSchema
-from wallet.offers.schemas import CURRENCIES, MAX_AMOUNT_MINOR, RewardSchema, ScannedCouponSchema
+from wallet.offers.schemas import CURRENCY, MAX_AMOUNT_MINOR, RewardSchema, ScannedCouponSchema
 
 ORDER_REFERENCE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/#-]{0,63}$"
 ORDER_REFERENCE = validate.Regexp(
@@ -16,11 +16,6 @@ IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
 IDEMPOTENCY_KEY = validate.Regexp(IDEMPOTENCY_KEY_PATTERN, error="1 to 255 printable ASCII characters.")
 TOKEN_MAX_LENGTH = 512
 TOKEN = validate.Length(min=1, max=TOKEN_MAX_LENGTH)
-
-
-def _currency(value: str) -> None:
-    if value not in CURRENCIES:
-        raise ValidationError("Not an ISO 4217 currency code such as 'EUR'.")
 
 
 def _amount(**kwargs: object) -> fields.Integer:
@@ -104,7 +99,7 @@ class PurchaseCreateSchema(StrictSchema):
     member_token = Line(required=True, validate=TOKEN,
                                  metadata={"description": "member_token of the scan of the member's card"})
     amount_minor = _amount(required=True, metadata={"description": "What the member paid, in minor units"})
-    currency = Line(required=True, validate=_currency, metadata={"description": "ISO 4217, the program's"})
+    currency = Line(required=True, validate=CURRENCY, metadata={"description": "ISO 4217, the program's"})
     order_reference = Line(required=True, validate=ORDER_REFERENCE, metadata={
         "description": "The POS order id: one purchase per reference and brand (a replay gets the first answer)"})
     store_id = fields.UUID(metadata={"description": "The till's store; needed when a cashier works in several"})
@@ -135,7 +130,7 @@ class RefundCreateSchema(StrictSchema):
         "description": "The POS refund id: one refund per reference and brand (a replay gets the first answer)"})
     amount_minor = _amount(required=True, metadata={"description": "What is given back; refunds add up to at most "
                                                                    "the purchase's amount"})
-    currency = Line(required=True, validate=_currency, metadata={"description": "The purchase's"})
+    currency = Line(required=True, validate=CURRENCY, metadata={"description": "The purchase's"})
     store_id = fields.UUID(metadata={"description": "The till's store; needed when a cashier works in several"})
 
 

@@ -26,6 +26,12 @@ _FIELDS = {MEMBER: "member_token", REDEMPTION: "redemption_token"}
 class TokenRefused(ValidationFailed):
     """A token the till must not use; ``reason`` is token_invalid, token_expired or token_other_store."""
 
+    REASONS = {
+        "token_invalid": "Not a checkout token this service issued",
+        "token_expired": "The scan is too old: scan the code again",
+        "token_other_store": "The code was scanned at another store: scan it here",
+    }
+
     def __init__(self, purpose: str, why: str, message: str) -> None:
         super().__init__(message, reason=f"token_{why}", errors={"json": {_FIELDS[purpose]: [message]}})
 
