@@ -2,7 +2,7 @@
 the coupons, purchases and funnel figures that name it, instead of deleted with them.
 
 Revision ID: 0009_history_survives
-Revises: 0007
+Revises: 0008_card_patterns
 Create Date: 2026-12-02
 """
 import sqlalchemy as sa
@@ -12,7 +12,7 @@ import wallet.core.db
 
 # revision identifiers, used by Alembic.
 revision = '0009_history_survives'
-down_revision = '0007'
+down_revision = '0008_card_patterns'
 branch_labels = None
 depends_on = None
 
