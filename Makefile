@@ -38,9 +38,10 @@ worker: install
 test: install
 	bash scripts/with_test_postgres.sh $(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
-## make openapi: regenerate openapi/openapi.json from the code
+## make openapi: regenerate openapi/openapi.json and docs/errors.md (the error reasons) from the code
 openapi: install
 	WALLET_DATABASE_URL=sqlite:// $(WALLET) export-openapi
+	WALLET_DATABASE_URL=sqlite:// $(WALLET) export-errors
 
 clean-db:
 	rm -f instance/wallet.db instance/wallet.db-wal instance/wallet.db-shm

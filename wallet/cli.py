@@ -141,7 +141,7 @@ def register(app: Flask) -> None:
 
 # Commands that sign and check nothing: without WALLET_SECRET_KEY they get a random secret of their
 # own, which signs nothing anyone else would accept. Every other command needs the real one.
-SECRETLESS_COMMANDS = (export_openapi_command,)
+SECRETLESS_COMMANDS = (export_openapi_command, export_errors_command)
 
 
 def _create_app() -> Flask:
