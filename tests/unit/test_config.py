@@ -48,3 +48,10 @@ def test_a_monitor_radius_that_is_not_a_distance_stops_the_start(radius):
 def test_the_monitor_radius_is_read_from_the_environment(monkeypatch):
     monkeypatch.setenv("WALLET_MONITOR_RADIUS_M", "2500")
     assert create_app({"DATABASE_URL": "sqlite://"}).config["MONITOR_RADIUS_M"] == 2500
+
+
+@pytest.mark.parametrize("value", ["ten a minute", "10/fortnight", ""])
+def test_a_rate_limit_setting_that_is_not_a_rate_limit_stops_the_start(monkeypatch, value):
+    monkeypatch.setenv("WALLET_RATE_LIMIT_SIGN_IN", value)
+    with pytest.raises(ConfigurationError, match="WALLET_RATE_LIMIT_SIGN_IN"):
+        create_app({"DATABASE_URL": "sqlite://"})
