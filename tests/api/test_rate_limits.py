@@ -177,3 +177,11 @@ def test_limits_in_redis_are_shared_by_every_process(limited, make_shopper, redi
         assert any(redis_prefix.encode() in key for key in connection.scan_iter(f"*{redis_prefix}*"))
     finally:
         connection.close()
+
+
+def test_refreshes_are_limited_per_refresh_token(limited):
+    limited_app = limited(RATE_LIMIT_REFRESH="100/minute", RATE_LIMIT_REFRESH_PER_ACCOUNT="2/minute")
+    for _ in range(2):
+        assert _call(limited_app, "POST", "/v1/auth/refresh", json={"refresh_token": "stolen"}).status_code == 401
+    _assert_limited(_call(limited_app, "POST", "/v1/auth/refresh", json={"refresh_token": "stolen"}))
+    assert _call(limited_app, "POST", "/v1/auth/refresh", json={"refresh_token": "another"}).status_code == 401

@@ -116,3 +116,10 @@ def test_the_makefile_helper_prints_the_secret_it_keeps(tmp_path, capsys):
     assert main([str(tmp_path / "secret_key")]) == 0
     printed = capsys.readouterr().out.strip()
     assert printed == (tmp_path / "secret_key").read_text().strip() and len(printed) >= 32
+
+
+@pytest.mark.parametrize("value", ["ten a minute", "10/fortnight", ""])
+def test_a_rate_limit_setting_that_is_not_a_rate_limit_stops_the_start(monkeypatch, value):
+    monkeypatch.setenv("WALLET_RATE_LIMIT_SIGN_IN", value)
+    with pytest.raises(ConfigurationError, match="WALLET_RATE_LIMIT_SIGN_IN"):
+        create_app({"DATABASE_URL": "sqlite://"})

@@ -33,7 +33,7 @@ SIGN_IN_ERRORS = ((401, "Wrong e-mail or password"),
 
 @blp.route("/shoppers")
 class ShopperSignUp(MethodView):
-    @rate_limited(blp, "sign_up")
+    @rate_limited(blp, "sign_up", account="email")
     @blp.arguments(ShopperSignUpSchema)
     @blp.response(201, SignedUpSchema)
     @blp.alt_response(409, description="An account exists for this e-mail")
@@ -45,7 +45,7 @@ class ShopperSignUp(MethodView):
 
 @blp.route("/shoppers/sign-in")
 class ShopperSignIn(MethodView):
-    @rate_limited(blp, "sign_in")
+    @rate_limited(blp, "sign_in", account="email")
     @blp.arguments(SignInSchema)
     @blp.response(200, TokenPairSchema)
     @blp.alt_response(401, description=SIGN_IN_ERRORS[0][1])
@@ -57,7 +57,7 @@ class ShopperSignIn(MethodView):
 
 @blp.route("/staff/sign-in")
 class StaffSignIn(MethodView):
-    @rate_limited(blp, "sign_in")
+    @rate_limited(blp, "sign_in", account="email")
     @blp.arguments(SignInSchema)
     @blp.response(200, TokenPairSchema)
     @blp.alt_response(401, description=SIGN_IN_ERRORS[0][1])
@@ -69,7 +69,7 @@ class StaffSignIn(MethodView):
 
 @blp.route("/refresh")
 class Refresh(MethodView):
-    @rate_limited(blp, "refresh")
+    @rate_limited(blp, "refresh", account="refresh_token")
     @blp.arguments(RefreshSchema)
     @blp.response(200, TokenPairSchema)
     @blp.alt_response(401, description="Invalid, expired or already used refresh token")

@@ -10,20 +10,26 @@ from typing import Any
 
 from flask import Flask, Response, current_app, request
 from flask_limiter import Limiter, RateLimitExceeded, RequestLimit
+from limits import parse_many
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from wallet.config import ConfigurationError
 from wallet.core.errors import error_body
 
 _MARK = "_wallet_rate_limit"
 REASON = "rate_limited"
 
 
-def rate_limited(blp: Any, name: str, *, exempt_when: Callable[[], bool] | None = None) -> Callable[[Any], Any]:
-    """Mark a view method as limited by the ``RATE_LIMIT_<NAME>`` settings (applied per app in ``init_app``)."""
+def rate_limited(blp: Any, name: str, *, account: str = "caller",
+                 exempt_when: Callable[[], bool] | None = None) -> Callable[[Any], Any]:
+    """Mark a view method as limited by the ``RATE_LIMIT_<NAME>`` settings (applied per app in ``init_app``).
+
+    ``account`` says whose account a request acts for: the body's ``"email"`` or ``"refresh_token"``,
+    or the ``"caller"`` (its POS key or the subject of its access token)."""
 
     def mark(method: Any) -> Any:
         documented = blp.alt_response(429, description=f"Too many requests (reason {REASON}); see Retry-After")(method)
-        setattr(documented, _MARK, (name.upper(), exempt_when))
+        setattr(documented, _MARK, (name.upper(), _ACCOUNT_KEYS[account], exempt_when))
         return documented
 
     return mark
@@ -34,21 +40,28 @@ def client_address() -> str:
     return request.remote_addr or "unknown"
 
 
-def account_key() -> str:
-    """Whose account a request acts for, without reading the database: the e-mail it signs up or in
-    with, the refresh token it spends, the POS key or the access token's subject; else the address."""
+def _email_key() -> str:
+    from wallet.auth.services import normalize_email
+
+    email = _body_field("email")
+    return "email:" + normalize_email(email) if email is not None else _address_key()
+
+
+def _refresh_token_key() -> str:
+    from wallet.auth.secrets import digest
+
+    token = _body_field("refresh_token")
+    return "refresh:" + digest(token) if token is not None else _address_key()
+
+
+def _caller_key() -> str:
+    """The POS key or the access token's subject, without reading the database (a token that does
+    not verify is refused later by authentication; it is counted by address meanwhile)."""
     from wallet.auth.decorators import API_KEY_HEADER
     from wallet.auth.secrets import digest
-    from wallet.auth.services import normalize_email
     from wallet.auth.tokens import decode_access_token
     from wallet.core.errors import WalletError
 
-    body = request.get_json(silent=True) if request.is_json else None
-    if isinstance(body, dict):
-        if isinstance(body.get("email"), str):
-            return "email:" + normalize_email(body["email"])
-        if isinstance(body.get("refresh_token"), str):
-            return "refresh:" + digest(body["refresh_token"])
     api_key = request.headers.get(API_KEY_HEADER)
     if api_key:
         return "key:" + digest(api_key.strip())
@@ -56,29 +69,37 @@ def account_key() -> str:
     if scheme.lower() == "bearer" and token.strip():
         try:
             return f"account:{decode_access_token(token.strip()).subject}"
-        except WalletError:  # refused later by authentication; counted by address meanwhile
+        except WalletError:
             pass
+    return _address_key()
+
+
+def _address_key() -> str:
     return "address:" + client_address()
 
 
+def _body_field(name: str) -> str | None:
+    body = request.get_json(silent=True) if request.is_json else None
+    value = body.get(name) if isinstance(body, dict) else None
+    return value if isinstance(value, str) else None
+
+
+_ACCOUNT_KEYS: dict[str, Callable[[], str]] = {
+    "email": _email_key, "refresh_token": _refresh_token_key, "caller": _caller_key}
+
+
 def _refuse(limit: RequestLimit) -> Response:
-    wait = max(1, int(limit.reset_at - time.time()))
-    response = Response(status=429)
-    response.set_data(current_app.json.dumps(error_body(
-        429, f"Too many requests; try again in {wait} seconds.", REASON)))
-    response.mimetype = "application/json"
-    response.headers["Retry-After"] = str(wait)
-    return response
+    return _refusal(max(1, int(limit.reset_at - time.time())))
 
 
 def _render_refusal(error: RateLimitExceeded) -> Response:
-    return error.response if error.response is not None else _refuse_without_window()
+    return error.response if error.response is not None else _refusal(1)
 
 
-def _refuse_without_window() -> Response:
-    response = Response(current_app.json.dumps(error_body(429, "Too many requests.", REASON)), status=429,
-                        mimetype="application/json")
-    response.headers["Retry-After"] = "1"
+def _refusal(wait: int) -> Response:
+    body = error_body(429, f"Too many requests; try again in {wait} seconds.", REASON)
+    response = Response(current_app.json.dumps(body), status=429, mimetype="application/json")
+    response.headers["Retry-After"] = str(wait)
     return response
 
 
@@ -89,6 +110,12 @@ def _setting(key: str) -> Callable[[], str]:
 def init_app(app: Flask) -> None:
     """Trust ``PROXY_FIX_X_FOR`` proxies for the client address, and limit every marked view of ``app``
     with a limiter of its own (settings ``RATELIMIT_*``: storage, key prefix, on/off)."""
+    for key, value in app.config.items():
+        if key.startswith("RATE_LIMIT_"):
+            try:
+                parse_many(value)
+            except (TypeError, ValueError):
+                raise ConfigurationError(f"WALLET_{key} is not a rate limit such as '10/minute', got {value!r}") from None
     proxies = int(app.config["PROXY_FIX_X_FOR"])
     if proxies > 0:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies)  # type: ignore[method-assign]
@@ -101,7 +128,7 @@ def init_app(app: Flask) -> None:
             mark = getattr(getattr(view_class, method.lower(), None), _MARK, None)
             if mark is None:
                 continue
-            name, exempt_when = mark
+            name, account_key, exempt_when = mark
             view = limiter.limit(_setting(f"RATE_LIMIT_{name}"), key_func=client_address, methods=[method],
                                  exempt_when=exempt_when, scope=f"{name.lower()}:address")(view)
             view = limiter.limit(_setting(f"RATE_LIMIT_{name}_PER_ACCOUNT"), key_func=account_key,
