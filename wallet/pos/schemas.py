@@ -1,6 +1,6 @@
 """Schemas of the point-of-sale API."""
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, Schema, fields, validate
 
 from wallet.core.schemas import StrictSchema
 from wallet.loyalty.schemas import TierBriefSchema
