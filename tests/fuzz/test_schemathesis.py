@@ -47,9 +47,9 @@ def _load_schema(app):
     return schema
 
 
-# Bad input that other work in progress turns into a 4xx (issue 17, section C): NUL bytes and lone
-# surrogates, pages beyond 64-bit offsets, timestamps at the edges of years 1–9999. Until it lands, the
-# fuzzer does not send it; delete this filter with that change.
+# Bad input whose refusal (issue 17, section C) is made by a change of its own: NUL bytes and lone
+# surrogates, pages beyond 64-bit offsets, timestamps at the edges of years 1–9999. The fuzzer does not
+# send it until that change is in; delete this filter with it.
 _EDGE_YEAR = re.compile(r"(^|[^0-9])(0001|9999)-[0-9]{2}-[0-9]{2}")
 
 
