@@ -11,6 +11,7 @@ from flask_migrate import downgrade, upgrade
 
 from tests.conftest import TEST_CONFIG, create_test_database, drop_test_database
 from wallet import create_app
+from wallet.core.db import UTCDateTime
 from wallet.core.migrations import include_object_for
 from wallet.extensions import db
 
@@ -69,8 +70,14 @@ def test_migrations_reach_exactly_the_models_on_sqlite(tmp_path):
 
 def _cards_rekeyed_by_the_history_revision(engine: sa.Engine) -> dict[str, str]:
     """Cards added before duplicate keys were made from the stored number, migrated to the head."""
-    metadata = sa.MetaData()
-    shoppers, cards = (sa.Table(name, metadata, autoload_with=engine) for name in ("shoppers", "cards"))
+    def stamps() -> tuple:
+        return sa.column("created_at", UTCDateTime()), sa.column("updated_at", UTCDateTime())
+
+    shoppers = sa.table("shoppers", *(sa.column(name) for name in (
+        "email", "password_hash", "display_name", "locale", "time_zone")), *(sa.column(name, sa.Boolean()) for name in (
+            "consent_location", "consent_marketing", "is_active")), sa.column("id", sa.Uuid()), *stamps())
+    cards = sa.table("cards", *(sa.column(name) for name in ("kind", "shop_name", "number", "symbology", "dedupe_key")),
+                     sa.column("id", sa.Uuid()), sa.column("shopper_id", sa.Uuid()), *stamps())
     shopper, now = uuid.uuid4(), dt.datetime.now(dt.UTC)
     typed = {  # id: (number as stored, key as it was made)
         "typed-short": ("4006381333931", "shop:pharmacie:400638133393"),
