@@ -26,11 +26,11 @@ from wallet.brands.models import Store
 from wallet.core import reads, versions
 from wallet.core.errors import NotFound, ValidationFailed
 from wallet.core.pagination import Page, paginate
+from wallet.core.time import utcnow
 from wallet.core.transaction import transaction
 from wallet.extensions import db
 from wallet.geo import geometry
 from wallet.geo.index import Fence, GeofenceIndex
-from wallet.core.time import utcnow
 from wallet.geo.models import CIRCLE, POLYGON, Geofence, GeofenceVersion, Presence
 from wallet.offers.models import OfferGeofence
 
