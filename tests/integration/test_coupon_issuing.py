@@ -136,7 +136,8 @@ def test_entering_a_fence_issues_a_coupon_with_its_pass_and_push(shopper, fence,
     assert push.ttl_seconds == 15 * 60  # the push is worthless once the shopper has left
     assert push.payload == {
         "title": "-20 %", "body": "Sur tout", "locale": "fr",
-        "data": {"coupon_id": str(coupon.id), "offer_id": str(offer.id), "deep_link": f"wallet://coupons/{coupon.id}"},
+        "data": {"coupon_id": str(coupon.id), "offer_id": str(offer.id), "deep_link": f"wallet://coupons/{coupon.id}",
+                 "notification_id": str(push.id)},  # what the app reports an open with
     }
     db.session.refresh(offer)
     assert offer.issued_count == 1
