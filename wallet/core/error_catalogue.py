@@ -93,6 +93,10 @@ def raise_sites(source: str, classes: dict[str, type[WalletError]]) -> list[tupl
             found.append((given.value, cls.status, message))
         elif given is None and not getattr(cls, "REASONS", None):
             found.append((cls.reason, cls.status, message))
+        elif given is not None and not getattr(cls, "REASONS", None):
+            # A reason computed at run time can only be listed if its class declares the ones it takes.
+            raise ValueError(f"line {node.lineno}: {cls.__name__} is raised with a reason computed at run time; "
+                             f"raise a class that lists its reasons in REASONS")
     return found
 
 

@@ -40,6 +40,17 @@ CROSSES_ANTIMERIDIAN = "crosses_antimeridian"
 GEOFENCE_TOO_LARGE = "geofence_too_large"
 GEOFENCE_TOO_FAR_FROM_STORE = "geofence_too_far_from_store"
 
+
+class ShapeRefused(ValidationFailed):
+    """A fence shape (or a store move) that breaks one of the shape rules; the reason names the rule."""
+
+    REASONS = {
+        CROSSES_ANTIMERIDIAN: "The fence reaches the antimeridian (longitude ±180°) or a pole",
+        GEOFENCE_TOO_LARGE: "The polygon needs a circle wider than the largest fence radius (10 km) to hold it",
+        GEOFENCE_TOO_FAR_FROM_STORE: "A point of the fence lies farther from its store than "
+                                     "GEOFENCE_MAX_STORE_DISTANCE_M (longitude and latitude swapped?)",
+    }
+
 Shape = geometry.Circle | shapely.Polygon | shapely.MultiPolygon
 
 
@@ -259,7 +270,7 @@ def _metres(distance: float) -> str:
 def _check_shape(shape: Shape, store: Store, *, field: str) -> None:
     [problem] = shape_problems([shape], [store.location])
     if problem is not None:
-        raise ValidationFailed(problem.message, errors={"json": {field: [problem.message]}}, reason=problem.reason)
+        raise ShapeRefused(problem.message, errors={"json": {field: [problem.message]}}, reason=problem.reason)
 
 
 def check_store_location(*, store_id: uuid.UUID, location: shapely.Point) -> None:
@@ -273,7 +284,7 @@ def check_store_location(*, store_id: uuid.UUID, location: shapely.Point) -> Non
         if problem is not None:
             message = (f"Moved there, the store's geofence \"{fence.name}\" would break a rule: {problem.message} "
                        "Move, deactivate or delete the fence first.")
-            raise ValidationFailed(message, errors={"json": {"location": [message]}}, reason=problem.reason)
+            raise ShapeRefused(message, errors={"json": {"location": [message]}}, reason=problem.reason)
 
 
 def _store_of_brand(brand_id: uuid.UUID, store_id: uuid.UUID) -> Store:

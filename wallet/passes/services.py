@@ -33,6 +33,8 @@ class CodeRefused(ValidationFailed):
         "code_other_brand": "The pass belongs to another brand",
         "code_forged": "The code is not genuine",
         "code_expired": "The code has expired; ask the shopper to show the live code",
+        "code_not_yet_valid": "The code is from a few steps ahead: the phone's clock is fast; ask the shopper "
+                              "to set it to automatic time",
         "code_replayed": "The code was already used; ask the shopper to show the live code",
     }
 
