@@ -116,7 +116,11 @@ def serve(name: str, options: list[str], env: dict[str, str], log_dir: Path) -> 
         except OSError:
             return False
 
-    wait_until(ready, timeout=30, what=f"{name} to answer /readyz")
+    try:  # a slow start on a loaded machine is waited for; a server that never answers is not left behind
+        wait_until(ready, timeout=90, what=f"{name} to answer /readyz")
+    except BaseException:
+        process.stop()
+        raise
     return process, f"http://127.0.0.1:{port}"
 
 
