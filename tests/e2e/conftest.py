@@ -105,7 +105,9 @@ def serve(name: str, options: list[str], env: dict[str, str], log_dir: Path) -> 
     """``gunicorn 'wallet:create_app()'`` with ``options`` on a free loopback port, once it answers
     /readyz: the process and its base URL."""
     port = free_port()
-    process = Process(name, [str(BIN / "gunicorn"), "wallet:create_app()", "--bind", f"127.0.0.1:{port}", *options],
+    # (gunicorn's control socket has one path per user: servers running side by side would share it)
+    process = Process(name, [str(BIN / "gunicorn"), "wallet:create_app()", "--bind", f"127.0.0.1:{port}",
+                                     "--no-control-socket", *options],
                       env, log_dir)
 
     def ready() -> bool:
