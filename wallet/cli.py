@@ -58,15 +58,8 @@ def seed_demo_command() -> None:
 @with_appcontext
 def export_openapi_command(check: bool) -> None:
     """Write openapi/openapi.json from the code."""
-    document = openapi_document(current_app._get_current_object())  # type: ignore[attr-defined]
-    if check:
-        if not OPENAPI_PATH.exists() or OPENAPI_PATH.read_text() != document:
-            raise click.ClickException("openapi/openapi.json is out of date: run `make openapi`")
-        click.echo("openapi/openapi.json is up to date")
-        return
-    OPENAPI_PATH.parent.mkdir(exist_ok=True)
-    OPENAPI_PATH.write_text(document)
-    click.echo(f"wrote {OPENAPI_PATH}")
+    _write_or_check(OPENAPI_PATH, openapi_document(current_app._get_current_object()),  # type: ignore[attr-defined]
+                    check=check, name="openapi/openapi.json")
 
 
 @click.command("export-errors")
@@ -75,15 +68,19 @@ def export_errors_command(check: bool) -> None:
     """Write docs/errors.md, the error reasons the API answers with, from the code."""
     from wallet.core.error_catalogue import DOC_PATH, errors_document
 
-    document = errors_document()
+    _write_or_check(DOC_PATH, errors_document(), check=check, name="docs/errors.md")
+
+
+def _write_or_check(path: Path, document: str, *, check: bool, name: str) -> None:
+    """Write a document generated from the code, or (``check``) fail if the committed one differs."""
     if check:
-        if not DOC_PATH.exists() or DOC_PATH.read_text() != document:
-            raise click.ClickException("docs/errors.md is out of date: run `wallet export-errors`")
-        click.echo("docs/errors.md is up to date")
+        if not path.exists() or path.read_text() != document:
+            raise click.ClickException(f"{name} is out of date: run `make openapi`")
+        click.echo(f"{name} is up to date")
         return
-    DOC_PATH.parent.mkdir(exist_ok=True)
-    DOC_PATH.write_text(document)
-    click.echo(f"wrote {DOC_PATH}")
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(document)
+    click.echo(f"wrote {path}")
 
 
 @click.command("worker")
