@@ -40,6 +40,8 @@ REFUSED = {
     "stale": "older than the server accepts",
     "inaccurate": "less accurate than the server accepts",
     "mocked": "flagged by the OS as mocked",
+    "out_of_order": "dated before the last fix the server accepted (this walk replays the minutes up to now, "
+                    "and an earlier walk ended later than they start)",
     "impossible_speed": "a jump faster than anyone moves from the fix before",
 }
 

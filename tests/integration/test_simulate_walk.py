@@ -72,6 +72,13 @@ def test_a_second_walk_says_why_it_entered_nothing(served_demo):
     [why] = [line for line in second.splitlines() if line.startswith("why no entry: ")]
     assert "the shopper left Lumière Châtelet at" in why
     assert "re-entering within 10 minutes of an exit is ignored" in why and "run it again after" in why
+    assert "see the API docs" not in second  # each refused fix is explained (the replayed minutes: out of order)
+
+
+def test_every_reason_a_fix_is_refused_for_is_explained():
+    from wallet.locations import filters
+
+    assert set(_script_module().REFUSED) == set(filters.REASONS)
 
 
 def test_the_server_address_follows_make_runs_host_and_port():
