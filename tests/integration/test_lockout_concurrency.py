@@ -16,6 +16,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
+from tests.concurrency import RACERS, race
 from tests.conftest import PASSWORD
 from tests.loyalty_support import enrol
 from wallet.auth import secrets as auth_secrets
@@ -25,7 +26,6 @@ from wallet.passes import codes
 from wallet.passes.models import Pass
 from wallet.passes.services import MAX_FAILED_ATTEMPTS
 
-RACERS = 50
 
 
 @pytest.fixture
@@ -39,31 +39,8 @@ def store(make_store, brand):
 
 
 def _race(app: Flask, request: Callable[[Any, int], Any]) -> list[tuple[int, dict[str, Any]]]:
-    """Send RACERS requests at once (``request(client, index)``); (status, body) of each."""
-    barrier = threading.Barrier(RACERS)
-    results: list[tuple[int, dict[str, Any]]] = []
-    errors: list[BaseException] = []
-
-    def run(index: int) -> None:
-        try:
-            with app.app_context():
-                client = app.test_client()
-                barrier.wait(timeout=30)
-                response = request(client, index)
-                results.append((response.status_code, response.get_json()))
-                db.session.remove()
-        except BaseException as error:  # reported in the test's thread
-            errors.append(error)
-
-    threads = [threading.Thread(target=run, args=(index,)) for index in range(RACERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "a racing request never finished"
-    assert errors == []
-    assert len(results) == RACERS
-    return results
+    """(status, body) of RACERS requests sent at once."""
+    return [(status, body) for status, body, _ in race(app, request)]
 
 
 def _counting(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> Counter[str]:

@@ -13,22 +13,16 @@ Each with a cashier and with a POS key (the till's one-statement path, ``wallet.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from typing import Any
-
 import pytest
-from flask import Flask
 from sqlalchemy import func, select
 
+from tests.concurrency import RACERS, race
 from tests.loyalty_support import add_reward, audit, enrol, issue, make_offer, member_token, scan, set_program
 from wallet.extensions import db
 from wallet.loyalty.models import LedgerEntry, LoyaltyAccount, Purchase, Refund
 from wallet.offers.models import REDEEMED, Coupon, Offer
 from wallet.pos.models import Redemption
 from wallet.push.models import PushOutbox
-
-RACERS = 50
 
 
 @pytest.fixture
@@ -53,35 +47,6 @@ def member(shopper, brand):
     return enrol(shopper, brand)
 
 
-def _race(app: Flask, request: Callable[[Any, int], Any], how_many: int = RACERS) -> list[tuple[int, dict[str, Any], bool]]:
-    """Send ``how_many`` requests at once (``request(client, index)``); (status, body, replayed) of each."""
-    barrier = threading.Barrier(how_many)
-    results: list[tuple[int, dict[str, Any], bool]] = []
-    errors: list[BaseException] = []
-
-    def run(index: int) -> None:
-        try:
-            with app.app_context():
-                client = app.test_client()
-                barrier.wait(timeout=30)
-                response = request(client, index)
-                results.append((response.status_code, response.get_json(),
-                                response.headers.get("Idempotent-Replayed") == "true"))
-                db.session.remove()
-        except BaseException as error:  # reported in the test's thread
-            errors.append(error)
-
-    threads = [threading.Thread(target=run, args=(index,)) for index in range(how_many)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "a racing request never finished"
-    assert errors == []
-    assert len(results) == how_many
-    return results
-
-
 @pytest.fixture
 def coupon(brand, shopper, member, make_geofence, store):
     fence = make_geofence(store)
@@ -101,7 +66,7 @@ def test_fifty_tills_redeeming_one_coupon_redeem_it_once(app, client, till, coup
         return racer.post("/v1/pos/redemptions", json={"redemption_token": token, "order_reference": f"ORD-{index}"},
                           headers={**till, "Idempotency-Key": f"till-{index}"})
 
-    results = _race(app, redeem)
+    results = race(app, redeem)
     statuses = sorted(status for status, _, _ in results)
     assert statuses == [201] + [409] * (RACERS - 1)
     assert {body["reason"] for status, body, _ in results if status == 409} == {"coupon_already_redeemed"}
@@ -117,7 +82,7 @@ def test_fifty_replays_of_one_redemption_get_the_same_answer(app, client, till, 
         return racer.post("/v1/pos/redemptions", json={"redemption_token": token, "order_reference": "ORD-1"},
                           headers={**till, "Idempotency-Key": "one-key"})
 
-    results = _race(app, redeem)
+    results = race(app, redeem)
     assert {status for status, _, _ in results} == {201}
     bodies = {str(body) for _, body, _ in results}
     assert len(bodies) == 1
@@ -137,7 +102,7 @@ def test_fifty_claims_with_points_for_one_get_one_reward(app, client, brand, til
     def claim(racer, _):
         return racer.post(url, headers=me)
 
-    results = _race(app, claim)
+    results = race(app, claim)
     assert sorted(status for status, _, _ in results) == [201] + [409] * (RACERS - 1)
     assert {body["reason"] for status, body, _ in results if status == 409} == {"insufficient_points"}
     result = audit(member.id)
@@ -152,7 +117,7 @@ def test_fifty_replays_of_one_purchase_earn_its_points_once(app, client, till, m
         return racer.post("/v1/pos/purchases", headers=till, json={
             "member_token": token, "amount_minor": 4250, "currency": "EUR", "order_reference": "ORD-RACE"})
 
-    results = _race(app, buy)
+    results = race(app, buy)
     assert {status for status, _, _ in results} == {201}
     assert len({str(body) for _, body, _ in results}) == 1
     assert sum(1 for _, _, replayed in results if not replayed) == 1
@@ -171,7 +136,7 @@ def test_fifty_purchases_of_one_member_at_once_fill_a_card_of_ten_five_times(app
         return racer.post("/v1/pos/purchases", headers=till, json={
             "member_token": token, "amount_minor": 1000, "currency": "EUR", "order_reference": f"ORD-{index}"})
 
-    results = _race(app, buy)
+    results = race(app, buy)
     assert {status for status, _, _ in results} == {201}
     issued = [coupon["id"] for _, body, _ in results for coupon in body["rewards_issued"]]
     assert len(issued) == len(set(issued)) == RACERS // 10
@@ -198,7 +163,7 @@ def test_fifty_refunds_of_one_purchase_never_exceed_its_amount(app, client, till
             "order_reference": "ORD-REFUNDED", "refund_reference": f"RF-{index}", "amount_minor": 300,
             "currency": "EUR"})
 
-    results = _race(app, give_back)
+    results = race(app, give_back)
     assert sorted(status for status, _, _ in results) == [201] * 3 + [422] * (RACERS - 3)
     refunded = db.session.scalar(select(func.sum(Refund.amount_minor)))
     assert refunded == 900
